@@ -1,0 +1,44 @@
+#include "io/mapped_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.h"
+
+olmoe_status mapped_file_open(const char *path, mapped_file *out) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return olmoe_fail(OLMOE_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return olmoe_fail(OLMOE_ERR_IO, "%s: not a regular file", path);
+    }
+    out->size = (size_t)st.st_size;
+    if (out->size > 0) {
+        void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            return olmoe_fail(OLMOE_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
+        }
+        out->data = p;
+    }
+    close(fd);
+    out->path = strdup(path);
+    if (!out->path) {
+        mapped_file_close(out);
+        return olmoe_fail(OLMOE_ERR_NOMEM, "%s: out of memory", path);
+    }
+    return OLMOE_OK;
+}
+
+void mapped_file_close(mapped_file *f) {
+    if (f->data) munmap((void *)f->data, f->size);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+}

@@ -1,0 +1,80 @@
+/* Public entry points over the model's tokenizer, chat template and
+ * metadata. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/chat_template.h"
+#include "model/model.h"
+#include "util/error.h"
+
+void olmoe_free(void *p) { free(p); }
+
+void olmoe_model_get_info(const olmoe_model *m, olmoe_model_info *info) {
+    const model_config *c = &m->cfg;
+    memset(info, 0, sizeof *info);
+    info->architecture = model_arch_name(c->arch);
+    info->dtype = m->dtype_name;
+    info->n_layers = c->n_layers;
+    info->d_model = c->d_model;
+    info->n_heads = c->n_heads;
+    info->n_kv_heads = c->n_kv_heads;
+    info->head_dim = c->head_dim;
+    info->d_ff = c->d_ff;
+    info->n_experts = c->n_experts;
+    info->n_experts_active = c->n_experts ? c->top_k : 0;
+    info->vocab_size = c->vocab_size;
+    info->max_context = c->max_position;
+    info->rope_theta = c->rope.theta;
+    int64_t total = 0;
+    for (int i = 0; i < m->store.n_tensors; i++) total += tensor_numel(m->store.sorted[i]);
+    /* Active: every weight except the experts a token does not use
+     * (counting the embedding, as OLMoE's "1.3B active of 6.9B" does). */
+    int64_t experts = 0, expert_one = 0;
+    if (c->n_experts) {
+        const ffn_weights *f = &m->layers[0].experts[0];
+        expert_one = tensor_numel(&f->gate) + tensor_numel(&f->up) + tensor_numel(&f->down);
+        experts = expert_one * c->n_experts * c->n_layers;
+    }
+    info->n_params_total = total;
+    info->n_params_active = total - experts + expert_one * c->top_k * c->n_layers;
+    info->weight_bytes = weight_store_bytes(&m->store);
+}
+
+int olmoe_vocab_size(const olmoe_model *m) { return m->cfg.vocab_size; }
+int32_t olmoe_token_eos(const olmoe_model *m) { return m->eos_id; }
+int32_t olmoe_token_bos(const olmoe_model *m) { return m->bos_id; }
+
+int olmoe_token_is_eos(const olmoe_model *m, int32_t id) {
+    for (int i = 0; i < m->cfg.n_eos; i++)
+        if (m->cfg.eos_ids[i] == id) return 1;
+    return 0;
+}
+
+olmoe_status olmoe_tokenize(const olmoe_model *m, const char *text, size_t len, int32_t **ids,
+                            size_t *n_ids) {
+    return tokenizer_encode(m->tok, text, len, ids, n_ids);
+}
+
+olmoe_status olmoe_detokenize(const olmoe_model *m, const int32_t *ids, size_t n_ids, char **text) {
+    size_t len;
+    return tokenizer_decode(m->tok, ids, n_ids, text, &len);
+}
+
+const char *olmoe_token_bytes(const olmoe_model *m, int32_t id, size_t *len) {
+    *len = 0;
+    return tokenizer_token_bytes(m->tok, id, len);
+}
+
+int olmoe_token_is_special(const olmoe_model *m, int32_t id) {
+    return tokenizer_is_special(m->tok, id);
+}
+
+olmoe_status olmoe_chat_apply_template(const olmoe_model *m, const olmoe_chat_message *msgs,
+                                       size_t n_msgs, int add_generation_prompt, char **text) {
+    if (!m->chat_template)
+        return olmoe_fail(OLMOE_ERR_UNSUPPORTED, "this model has no chat template "
+                          "(tokenizer_config.json has no 'chat_template')");
+    chat_template_vars vars = {m->bos_text ? m->bos_text : "", m->eos_text ? m->eos_text : "",
+                               add_generation_prompt};
+    return chat_template_render(m->chat_template, msgs, n_msgs, &vars, text);
+}

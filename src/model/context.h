@@ -1,0 +1,47 @@
+/* Inference state: the KV cache, the scratch buffers of one batch, and the
+ * outputs (logits, routing) of the last olmoe_decode call. */
+#ifndef OLMOE_MODEL_CONTEXT_H
+#define OLMOE_MODEL_CONTEXT_H
+
+#include "model/model.h"
+
+/* Tokens processed together in one forward step; larger inputs are split. */
+#define FORWARD_CHUNK 64
+
+typedef struct {
+    float *x;      /* [B, D]    residual stream */
+    float *xn;     /* [B, D]    normalised input of a block */
+    float *q;      /* [B, H*hd] */
+    float *k, *v;  /* [B, KV*hd] */
+    float *att;    /* [B, H*hd] attention output before o_proj */
+    float *tmp;    /* [B, D]    block output */
+    float *ffn;    /* [B, D]    MoE / MLP accumulator */
+    float *gate;   /* [B, F] */
+    float *up;     /* [B, F] */
+    float *gathered; /* [B, D] tokens routed to one expert */
+    float *router; /* [B, E] */
+    int *expert_of;  /* [B, top_k] chosen experts */
+    float *weight_of; /* [B, top_k] their mixing weights */
+    float *scores; /* [threads, n_ctx] attention scores */
+    double *inv_freq; /* [hd/2] RoPE frequencies */
+} forward_scratch;
+
+struct olmoe_context {
+    const olmoe_model *model;
+    int n_ctx, n_threads, n_past;
+    float *k_cache, *v_cache; /* [L, n_ctx, KV*hd] */
+    forward_scratch s;
+    float *logits;       /* [n_logit_rows, V] */
+    int n_logit_rows, logits_cap_rows;
+    int logits_all;      /* rows are per token of the last batch */
+    int record_routing;
+    int32_t *routing;    /* [L, n_routing_tokens, top_k] */
+    int n_routing_tokens, routing_cap_tokens;
+};
+
+/* Runs tokens [0, T) (T <= FORWARD_CHUNK) at positions n_past.. through all
+ * layers; leaves the final hidden states (after the last norm) in s.xn and
+ * records routing at token offset `route_base` when enabled. */
+void forward_chunk(olmoe_context *ctx, const int32_t *tokens, int T, int route_base);
+
+#endif

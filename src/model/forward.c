@@ -1,0 +1,242 @@
+/* The forward pass of OLMoE and OLMo 2, in float32, over a chunk of tokens.
+ *
+ * OLMoE (pre-norm):   x += Attn(norm(x));        x += MoE(norm(x))
+ * OLMo 2 (post-norm): x += norm(Attn(x));        x += norm(MLP(x))
+ * Attn: q,k,v projections, QK-norm over the whole q / k vectors (before the
+ * split into heads), optional clip_qkv (OLMoE), RoPE, causal softmax
+ * attention over the KV cache, output projection.
+ * MoE: router softmax, top-k, optional renormalisation, SwiGLU experts; the
+ * tokens of the chunk routed to one expert go through it together, so each
+ * expert's weights are read once per chunk. */
+#include <math.h>
+#include <string.h>
+
+#include "model/context.h"
+#include "quant/matmul.h"
+
+#include <omp.h>
+
+/* out = x / sqrt(mean(x²) + eps) * w, as transformers' RMSNorm. */
+static void rmsnorm(float *out, const float *x, const float *w, int n, double eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+static void rmsnorm_rows(float *out, const float *x, const float *w, int T, int n, double eps) {
+    for (int t = 0; t < T; t++) rmsnorm(out + (size_t)t * n, x + (size_t)t * n, w, n, eps);
+}
+
+static void add_bias(float *y, const float *b, int T, int n) {
+    if (!b) return;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
+}
+
+static void clamp_all(float *x, size_t n, float c) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] < -c ? -c : (x[i] > c ? c : x[i]);
+}
+
+/* Rotates each head of x (non-interleaved halves, as transformers'
+ * rotate_half) by the angles pos * inv_freq. */
+static void rope(float *x, int n_heads, int hd, int pos, const double *inv_freq, double pos_scale) {
+    int half = hd / 2;
+    for (int i = 0; i < half; i++) {
+        double angle = pos * pos_scale * inv_freq[i];
+        float c = (float)cos(angle), s = (float)sin(angle);
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + (size_t)h * hd;
+            float a = v[i], b = v[i + half];
+            v[i] = a * c - b * s;
+            v[i + half] = b * c + a * s;
+        }
+    }
+}
+
+static void softmax(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++) max = x[i] > max ? x[i] : max;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* Causal attention for T new tokens whose k/v are already in the cache. */
+static void attend(olmoe_context *ctx, int layer, int T) {
+    const model_config *c = &ctx->model->cfg;
+    forward_scratch *s = &ctx->s;
+    const int hd = c->head_dim, H = c->n_heads, group = c->n_heads / c->n_kv_heads;
+    const int kv_dim = c->n_kv_heads * hd;
+    const float *kc = ctx->k_cache + (size_t)layer * ctx->n_ctx * kv_dim;
+    const float *vc = ctx->v_cache + (size_t)layer * ctx->n_ctx * kv_dim;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
+    for (int th = 0; th < T * H; th++) {
+        int t = th / H, h = th % H, kvh = h / group;
+        int n_keys = ctx->n_past + t + 1;
+        float *sc = s->scores + (size_t)omp_get_thread_num() * ctx->n_ctx;
+        const float *q = s->q + (size_t)t * H * hd + (size_t)h * hd;
+        for (int j = 0; j < n_keys; j++) {
+            const float *k = kc + (size_t)j * kv_dim + (size_t)kvh * hd;
+            float dot = 0;
+            for (int i = 0; i < hd; i++) dot += q[i] * k[i];
+            sc[j] = dot * scale;
+        }
+        softmax(sc, n_keys);
+        float *out = s->att + (size_t)t * H * hd + (size_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int j = 0; j < n_keys; j++) {
+            const float *v = vc + (size_t)j * kv_dim + (size_t)kvh * hd;
+            for (int i = 0; i < hd; i++) out[i] += sc[j] * v[i];
+        }
+    }
+}
+
+/* s->tmp = Attn(in) for T tokens at positions n_past... */
+static void attention(olmoe_context *ctx, int layer, const float *in, int T) {
+    const model_config *c = &ctx->model->cfg;
+    const layer_weights *w = &ctx->model->layers[layer];
+    forward_scratch *s = &ctx->s;
+    const int nt = ctx->n_threads, hd = c->head_dim;
+    const int q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
+    matmul(s->q, in, w->wq, T, nt);
+    matmul(s->k, in, w->wk, T, nt);
+    matmul(s->v, in, w->wv, T, nt);
+    add_bias(s->q, w->bq, T, q_dim);
+    add_bias(s->k, w->bk, T, kv_dim);
+    add_bias(s->v, w->bv, T, kv_dim);
+    rmsnorm_rows(s->q, s->q, w->q_norm, T, q_dim, c->rms_eps);
+    rmsnorm_rows(s->k, s->k, w->k_norm, T, kv_dim, c->rms_eps);
+    if (c->clip_qkv > 0) {
+        clamp_all(s->q, (size_t)T * q_dim, (float)c->clip_qkv);
+        clamp_all(s->k, (size_t)T * kv_dim, (float)c->clip_qkv);
+        clamp_all(s->v, (size_t)T * kv_dim, (float)c->clip_qkv);
+    }
+    double pos_scale = c->rope.kind == ROPE_LINEAR ? 1.0 / c->rope.factor : 1.0;
+    float *kc = ctx->k_cache + (size_t)layer * ctx->n_ctx * kv_dim;
+    float *vc = ctx->v_cache + (size_t)layer * ctx->n_ctx * kv_dim;
+    for (int t = 0; t < T; t++) {
+        int pos = ctx->n_past + t;
+        rope(s->q + (size_t)t * q_dim, c->n_heads, hd, pos, s->inv_freq, pos_scale);
+        rope(s->k + (size_t)t * kv_dim, c->n_kv_heads, hd, pos, s->inv_freq, pos_scale);
+        memcpy(kc + (size_t)pos * kv_dim, s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        memcpy(vc + (size_t)pos * kv_dim, s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+    }
+    attend(ctx, layer, T);
+    matmul(s->tmp, s->att, w->wo, T, nt);
+    add_bias(s->tmp, w->bo, T, c->d_model);
+}
+
+/* out[n, D] = down(silu(gate(x)) * up(x)) for n rows of x. */
+static void swiglu(olmoe_context *ctx, const ffn_weights *f, const float *x, int n, float *out) {
+    forward_scratch *s = &ctx->s;
+    const int F = ctx->model->cfg.d_ff, nt = ctx->n_threads;
+    matmul(s->gate, x, &f->gate, n, nt);
+    matmul(s->up, x, &f->up, n, nt);
+    for (size_t i = 0; i < (size_t)n * F; i++) s->gate[i] = silu(s->gate[i]) * s->up[i];
+    matmul(out, s->gate, &f->down, n, nt);
+}
+
+/* Picks the top_k experts of each token by router probability (ties to the
+ * lower index, as torch.topk on distinct values). */
+static void route(olmoe_context *ctx, int layer, const float *in, int T) {
+    const model_config *c = &ctx->model->cfg;
+    forward_scratch *s = &ctx->s;
+    const int E = c->n_experts, K = c->top_k;
+    matmul(s->router, in, ctx->model->layers[layer].router, T, ctx->n_threads);
+    for (int t = 0; t < T; t++) {
+        float *p = s->router + (size_t)t * E;
+        softmax(p, E);
+        int *ex = s->expert_of + (size_t)t * K;
+        float *wt = s->weight_of + (size_t)t * K;
+        float sum = 0;
+        for (int k = 0; k < K; k++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int j = 0; j < k; j++) taken |= ex[j] == e;
+                if (!taken && (best < 0 || p[e] > p[best])) best = e;
+            }
+            ex[k] = best;
+            wt[k] = p[best];
+            sum += p[best];
+        }
+        if (c->norm_topk_prob)
+            for (int k = 0; k < K; k++) wt[k] /= sum;
+    }
+}
+
+/* s->ffn = MoE(in): each expert runs once over the tokens routed to it. */
+static void moe(olmoe_context *ctx, int layer, const float *in, int T, int route_base) {
+    const model_config *c = &ctx->model->cfg;
+    forward_scratch *s = &ctx->s;
+    const int D = c->d_model, K = c->top_k;
+    route(ctx, layer, in, T);
+    if (ctx->record_routing) {
+        int32_t *r = ctx->routing + ((size_t)layer * ctx->routing_cap_tokens + route_base) * K;
+        for (int i = 0; i < T * K; i++) r[i] = s->expert_of[i];
+    }
+    memset(s->ffn, 0, (size_t)T * D * sizeof(float));
+    int rows[FORWARD_CHUNK];
+    float mix[FORWARD_CHUNK];
+    for (int e = 0; e < c->n_experts; e++) {
+        int n = 0;
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < K; k++)
+                if (s->expert_of[t * K + k] == e) {
+                    rows[n] = t;
+                    mix[n] = s->weight_of[t * K + k];
+                    memcpy(s->gathered + (size_t)n * D, in + (size_t)t * D, (size_t)D * sizeof(float));
+                    n++;
+                }
+        if (!n) continue;
+        swiglu(ctx, &ctx->model->layers[layer].experts[e], s->gathered, n, s->tmp);
+        for (int i = 0; i < n; i++) {
+            float *dst = s->ffn + (size_t)rows[i] * D;
+            const float *src = s->tmp + (size_t)i * D;
+            for (int d = 0; d < D; d++) dst[d] += mix[i] * src[d];
+        }
+    }
+}
+
+static void add_rows(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void forward_chunk(olmoe_context *ctx, const int32_t *tokens, int T, int route_base) {
+    const olmoe_model *m = ctx->model;
+    const model_config *c = &m->cfg;
+    forward_scratch *s = &ctx->s;
+    const int D = c->d_model;
+    const size_t n = (size_t)T * D;
+    const size_t emb_row = tensor_type_bytes(m->embed->type, D);
+    for (int t = 0; t < T; t++)
+        row_to_f32(m->embed->type, (const char *)m->embed->data + (size_t)tokens[t] * emb_row,
+                   s->x + (size_t)t * D, D);
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        if (c->arch == ARCH_OLMOE) {
+            rmsnorm_rows(s->xn, s->x, w->attn_norm, T, D, c->rms_eps);
+            attention(ctx, l, s->xn, T);
+            add_rows(s->x, s->tmp, n);
+            rmsnorm_rows(s->xn, s->x, w->ffn_norm, T, D, c->rms_eps);
+            moe(ctx, l, s->xn, T, route_base);
+            add_rows(s->x, s->ffn, n);
+        } else {
+            attention(ctx, l, s->x, T);
+            rmsnorm_rows(s->tmp, s->tmp, w->post_attn_norm, T, D, c->rms_eps);
+            add_rows(s->x, s->tmp, n);
+            swiglu(ctx, &w->mlp, s->x, T, s->ffn);
+            rmsnorm_rows(s->ffn, s->ffn, w->post_ffn_norm, T, D, c->rms_eps);
+            add_rows(s->x, s->ffn, n);
+        }
+    }
+    rmsnorm_rows(s->xn, s->x, m->out_norm, T, D, c->rms_eps);
+}

@@ -1,0 +1,45 @@
+/* Weight storage types. Values are ggml's type ids, so GGUF files map
+ * onto them directly. */
+#ifndef OLMOE_QUANT_TYPES_H
+#define OLMOE_QUANT_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    TYPE_F32 = 0,
+    TYPE_F16 = 1,
+    TYPE_I32 = 26, /* not weights: reference data read by the tests */
+    TYPE_I64 = 27,
+    TYPE_F64 = 28,
+    TYPE_BF16 = 30,
+} tensor_type;
+
+/* 1 for the types a weight matrix or vector may have. */
+int tensor_type_is_weight(tensor_type t);
+
+/* A typed, read-only view of weights (usually memory-mapped).
+ * shape is in PyTorch order, outermost first: a matrix is [rows, cols] and
+ * each row is one output feature (cols contiguous inputs). */
+typedef struct {
+    const char *name;
+    tensor_type type;
+    int n_dims;
+    int64_t shape[4];
+    const void *data;
+    size_t nbytes;
+} tensor;
+
+const char *tensor_type_name(tensor_type t);
+/* Bytes of n elements of type t (n a multiple of the type's block size). */
+size_t tensor_type_bytes(tensor_type t, int64_t n);
+int64_t tensor_numel(const tensor *t);
+
+/* Scalar conversions used by every kernel. */
+static inline float bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+float f16_to_f32(uint16_t h);
+
+#endif

@@ -1,0 +1,46 @@
+/* Byte-level BPE tokenizer compatible with Hugging Face `tokenizers`
+ * (tokenizer.json of OLMoE's gpt-neox tokenizer and OLMo 2's dolma2).
+ *
+ * The tokenizer is built from an in-memory description (tokenizer_spec) so
+ * that both tokenizer.json and, later, GGUF metadata (tokenizer.ggml.*) can
+ * feed it. */
+#ifndef OLMOE_TOKENIZER_H
+#define OLMOE_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "olmoe.h"
+#include "tokenizer/tokenizer_spec.h" /* tokenizer_spec, tokenizer_build */
+
+typedef struct tokenizer tokenizer;
+
+/* Loads tokenizer.json. Errors name the file and the offending field. */
+olmoe_status tokenizer_load_json(const char *path, tokenizer **out);
+void tokenizer_free(tokenizer *tok);
+
+/* Number of ids the tokenizer knows (max id + 1). */
+int tokenizer_n_tokens(const tokenizer *tok);
+
+/* Encodes like HF `Tokenizer.encode(text).ids` (no post-processor tokens are
+ * added for these tokenizers). *ids is malloc'ed; caller frees. */
+olmoe_status tokenizer_encode(const tokenizer *tok, const char *text, size_t len,
+                              int32_t **ids, size_t *n_ids);
+
+/* Decodes like HF `Tokenizer.decode(ids)` (skip_special_tokens=True).
+ * *text is malloc'ed and NUL-terminated. Unknown ids are an error. */
+olmoe_status tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n_ids,
+                              char **text, size_t *len);
+
+/* The decoded bytes of one token (byte-level mapping undone; added tokens:
+ * their content). NULL if id is out of range. */
+const char *tokenizer_token_bytes(const tokenizer *tok, int32_t id, size_t *len);
+
+/* 1 if id is an added token marked special. */
+int tokenizer_is_special(const tokenizer *tok, int32_t id);
+
+/* Id of the token whose (added or vocabulary) content is exactly `content`,
+ * or -1. */
+int32_t tokenizer_find(const tokenizer *tok, const char *content);
+
+#endif

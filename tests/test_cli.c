@@ -1,0 +1,248 @@
+/* The CLI forms of the core engine, run as a user (or a held-out checker)
+ * would run them, with their JSON output checked against the references:
+ *   olmoe generate ... --temp 0 --json   vs greedy_24
+ *   olmoe tokenize ... --json            vs the tokenizer references
+ *   olmoe logits ... --top 64 --json     vs lse / top-64 logits
+ *   olmoe template ... --json            vs transformers' apply_chat_template
+ * plus the plain forms of info, generate and chat. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "check.h"
+#include "io/safetensors.h"
+#include "util/file.h"
+
+static const char *cli;
+static const char *shared;
+
+typedef struct {
+    char *out;
+    int status; /* exit status, or 128+signal */
+} run_result;
+
+/* Runs cli with args (NULL-terminated), feeding `input` on stdin, and
+ * captures stdout (stderr goes to ours). */
+static run_result run(const char *input, const char *const *args) {
+    run_result r = {NULL, -1};
+    int out_pipe[2], in_pipe[2];
+    if (pipe(out_pipe) || pipe(in_pipe)) return r;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out_pipe[1], 1);
+        dup2(in_pipe[0], 0);
+        close(out_pipe[0]);
+        close(in_pipe[1]);
+        const char *argv[64];
+        int n = 0;
+        argv[n++] = cli;
+        for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(cli, (char *const *)argv);
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    close(in_pipe[0]);
+    if (input) {
+        ssize_t w = write(in_pipe[1], input, strlen(input));
+        (void)w;
+    }
+    close(in_pipe[1]);
+    size_t cap = 4096, n = 0;
+    r.out = malloc(cap);
+    ssize_t got;
+    while ((got = read(out_pipe[0], r.out + n, cap - n - 1)) > 0) {
+        n += (size_t)got;
+        if (n + 1 == cap) r.out = realloc(r.out, cap *= 2);
+    }
+    r.out[n] = 0;
+    close(out_pipe[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+}
+
+static int ids_equal(const cJSON *a, const cJSON *b) {
+    if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b)) return 0;
+    for (int i = 0; i < cJSON_GetArraySize(a); i++)
+        if (cJSON_GetArrayItem(a, i)->valueint != cJSON_GetArrayItem(b, i)->valueint) return 0;
+    return 1;
+}
+
+static cJSON *run_json(const char *input, const char *const *args) {
+    run_result r = run(input, args);
+    CHECK_MSG(r.status == 0, "%s %s exited with %d", args[0], args[1], r.status);
+    cJSON *j = cJSON_Parse(r.out);
+    CHECK_MSG(j != NULL, "%s: output is not JSON: %.200s", args[0], r.out);
+    free(r.out);
+    return j;
+}
+
+static void check_generate_and_logits(const char *model) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/reference/models/%s", shared, model);
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    cJSON *ref;
+    if (json_load_file(path, &ref)) { CHECK(0); return; }
+    snprintf(path, sizeof path, "%s/reference.safetensors", dir);
+    safetensors_file rt;
+    CHECK(safetensors_open(path, &rt) == OLMOE_OK);
+    int ci = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(ref, "cases")) {
+        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+        const char *gen[] = {"generate", "-m", dir, "-p", text, "-n", "24", "--temp", "0",
+                             "--ignore-eos", "--json", NULL};
+        cJSON *g = run_json(NULL, gen);
+        CHECK_MSG(g && ids_equal(cJSON_GetObjectItem(g, "prompt_ids"), cJSON_GetObjectItem(c, "ids")),
+                  "%s case %d: prompt_ids differ", model, ci);
+        CHECK_MSG(g && ids_equal(cJSON_GetObjectItem(g, "ids"), cJSON_GetObjectItem(c, "greedy_24")),
+                  "%s case %d: generated ids differ from greedy_24", model, ci);
+        CHECK(g && cJSON_IsString(cJSON_GetObjectItem(g, "text")));
+        cJSON_Delete(g);
+        if (ci < 2) { /* the logits form; the library test covers every case */
+            const char *lg[] = {"logits", "-m", dir, "--text", text, "--top", "64", "--json", NULL};
+            cJSON *l = run_json(NULL, lg);
+            char name[64];
+            snprintf(name, sizeof name, "case%d.lse", ci);
+            const tensor *lse = NULL, *tl = NULL, *tid = NULL;
+            for (int i = 0; i < rt.n_tensors; i++) {
+                if (!strcmp(rt.tensors[i].name, name)) lse = &rt.tensors[i];
+            }
+            snprintf(name, sizeof name, "case%d.top_logits", ci);
+            for (int i = 0; i < rt.n_tensors; i++)
+                if (!strcmp(rt.tensors[i].name, name)) tl = &rt.tensors[i];
+            snprintf(name, sizeof name, "case%d.top_ids", ci);
+            for (int i = 0; i < rt.n_tensors; i++)
+                if (!strcmp(rt.tensors[i].name, name)) tid = &rt.tensors[i];
+            const cJSON *pos = cJSON_GetObjectItem(l, "positions");
+            CHECK(lse && tl && tid && cJSON_GetArraySize(pos) == (int)lse->shape[0]);
+            for (int p = 0; lse && tl && tid && p < cJSON_GetArraySize(pos); p++) {
+                const cJSON *e = cJSON_GetArrayItem(pos, p);
+                double got = cJSON_GetObjectItem(e, "lse")->valuedouble;
+                CHECK_NEAR(got, ((const double *)lse->data)[p], 1e-3);
+                const cJSON *top = cJSON_GetObjectItem(e, "top");
+                CHECK_INT_EQ(cJSON_GetArraySize(top), 64);
+                /* top-64 by logit, descending: same ids (up to ties) and values */
+                for (int k = 0; k < cJSON_GetArraySize(top) && k < 64; k++) {
+                    const cJSON *pair = cJSON_GetArrayItem(top, k);
+                    CHECK_NEAR(cJSON_GetArrayItem(pair, 1)->valuedouble,
+                               ((const float *)tl->data)[p * 64 + k], 1e-3);
+                }
+                CHECK_INT_EQ(cJSON_GetArrayItem(cJSON_GetArrayItem(top, 0), 0)->valueint,
+                             ((const int32_t *)tid->data)[p * 64]);
+            }
+            cJSON_Delete(l);
+        }
+        ci++;
+    }
+    safetensors_close(&rt);
+    cJSON_Delete(ref);
+}
+
+/* Every tokenizer reference line through `olmoe tokenize --json`. */
+static void check_tokenize(const char *model, const char *ref_file) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/reference/models/%s", shared, model);
+    snprintf(path, sizeof path, "%s/reference/tokenizer/%s", shared, ref_file);
+    char *data;
+    if (file_read_all(path, &data, NULL)) { CHECK(0); return; }
+    int lines = 0;
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *want = cJSON_Parse(line);
+        const char *text = cJSON_GetObjectItem(want, "text")->valuestring;
+        const char *args[] = {"tokenize", "-m", dir, "--text", text, "--json", NULL};
+        cJSON *got = run_json(NULL, args);
+        CHECK_MSG(got && ids_equal(cJSON_GetObjectItem(got, "ids"), cJSON_GetObjectItem(want, "ids")),
+                  "%s: ids differ for \"%s\"", ref_file, text);
+        cJSON_Delete(got);
+        cJSON_Delete(want);
+        lines++;
+    }
+    CHECK(lines >= 50);
+    free(data);
+}
+
+static void check_template(void) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/reference/models/olmoe-tiny", shared);
+    snprintf(path, sizeof path, "%s/reference/chat/olmoe-instruct-template.jsonl", shared);
+    char *data;
+    if (file_read_all(path, &data, NULL)) { CHECK(0); return; }
+    char tmp[] = "/tmp/olmoe-messages-XXXXXX";
+    int fd = mkstemp(tmp);
+    CHECK(fd >= 0);
+    close(fd);
+    int lines = 0;
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *want = cJSON_Parse(line);
+        char *msgs = cJSON_PrintUnformatted(cJSON_GetObjectItem(want, "messages"));
+        FILE *f = fopen(tmp, "w");
+        fputs(msgs, f);
+        fclose(f);
+        cJSON_free(msgs);
+        int add = cJSON_IsTrue(cJSON_GetObjectItem(want, "add_generation_prompt"));
+        const char *args[] = {"template", "-m", dir, "--messages", tmp, "--json",
+                              add ? "--add-generation-prompt" : NULL, NULL};
+        cJSON *got = run_json(NULL, args);
+        const cJSON *text = cJSON_GetObjectItem(got, "text");
+        CHECK_MSG(cJSON_IsString(text) && !strcmp(text->valuestring,
+                                                   cJSON_GetObjectItem(want, "text")->valuestring),
+                  "template line %d: text differs", lines);
+        CHECK_MSG(ids_equal(cJSON_GetObjectItem(got, "ids"), cJSON_GetObjectItem(want, "ids")),
+                  "template line %d: ids differ", lines);
+        cJSON_Delete(got);
+        cJSON_Delete(want);
+        lines++;
+    }
+    CHECK(lines > 0);
+    unlink(tmp);
+    free(data);
+}
+
+/* info, plain generate and a two-turn chat from a pipe. */
+static void check_plain_forms(void) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/reference/models/olmoe-tiny", shared);
+    const char *info[] = {"info", "-m", dir, NULL};
+    run_result r = run(NULL, info);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK(strstr(r.out, "OlmoeForCausalLM") && strstr(r.out, "8, 2 active"));
+    free(r.out);
+    const char *gen[] = {"generate", "-m", dir, "-p", "Bitcoin is", "-n", "8", "--seed", "7", NULL};
+    r = run(NULL, gen);
+    CHECK_INT_EQ(r.status, 0);
+    CHECK(strncmp(r.out, "Bitcoin is", 10) == 0 && strlen(r.out) > 11);
+    free(r.out);
+    /* Same seed, same text: sampling is reproducible. */
+    run_result r2 = run(NULL, gen), r3 = run(NULL, gen);
+    CHECK(r2.out && r3.out && !strcmp(r2.out, r3.out));
+    free(r2.out);
+    free(r3.out);
+    const char *chat[] = {"chat", "-m", dir, "-n", "6", "--seed", "1", "--system", "Be brief.", NULL};
+    r = run("Hello!\nAnd again?\n", chat);
+    CHECK_INT_EQ(r.status, 0);
+    int lines = 0;
+    for (const char *p = r.out; *p; p++) lines += *p == '\n';
+    CHECK_MSG(lines >= 2, "chat printed %d lines", lines);
+    free(r.out);
+}
+
+int main(int argc, char **argv) {
+    shared = argc > 1 ? argv[1] : "../shared";
+    cli = argc > 2 ? argv[2] : "olmoe";
+    check_generate_and_logits("olmoe-tiny");
+    check_generate_and_logits("olmoe-gqa-bf16");
+    check_generate_and_logits("olmo2-tiny");
+    check_tokenize("olmoe-tiny", "olmo-gpt-neox.jsonl");
+    check_tokenize("olmo2-tiny", "dolma2.jsonl");
+    check_template();
+    check_plain_forms();
+    return check_report("test_cli");
+}
