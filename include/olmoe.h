@@ -80,10 +80,11 @@ int olmoe_token_is_eos(const olmoe_model *model, int32_t id);
 olmoe_status olmoe_tokenize(const olmoe_model *model, const char *text, size_t len,
                             int32_t **ids, size_t *n_ids);
 
-/* Ids -> text as Hugging Face `decode(ids)` (special tokens skipped).
+/* Ids -> text as Hugging Face `decode(ids, skip_special_tokens)`; ids the
+ * tokenizer does not know (padding rows of the embedding) are skipped.
  * *text is allocated and NUL-terminated. */
 olmoe_status olmoe_detokenize(const olmoe_model *model, const int32_t *ids, size_t n_ids,
-                              char **text);
+                              int skip_special, char **text);
 
 /* Raw bytes one token stands for (special tokens: their text), for
  * streaming output. Bytes may be a partial UTF-8 sequence. Returns NULL and
@@ -156,7 +157,8 @@ typedef struct {
 olmoe_sampler_params olmoe_sampler_default_params(void);
 olmoe_status olmoe_sampler_new(const olmoe_sampler_params *params, olmoe_sampler **out);
 void olmoe_sampler_free(olmoe_sampler *s);
-/* Picks the next token from `logits` given the ids so far (for the penalty). */
+/* Picks the next token from `logits` given the ids so far (for the penalty);
+ * -1 if there are no logits. */
 int32_t olmoe_sampler_sample(olmoe_sampler *s, const float *logits, int n_vocab,
                              const int32_t *history, size_t n_history);
 

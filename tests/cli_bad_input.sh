@@ -41,7 +41,7 @@ m=$(copy_model olmoe-tiny ok)
 
 expect_fail "missing folder" "no-such-dir" "$olmoe" generate -m "$work/no-such-dir" -p hi
 expect_fail "no -m" "\-m MODEL_DIR is required" "$olmoe" generate -p hi
-expect_fail "unknown option" "unknown option '--frobnicate'" "$olmoe" generate -m "$m" -p hi --frobnicate
+expect_fail "unknown option" "unknown option '--frobnicate'" "$olmoe" generate -m "$m" --frobnicate 1 -p hi
 expect_fail "bad number" "\-n expects an integer" "$olmoe" generate -m "$m" -p hi -n lots
 expect_fail "unknown command" "unknown command 'frob'" "$olmoe" frob
 
@@ -70,7 +70,7 @@ d=$(copy_model olmoe-tiny layers); sed -i 's/"num_hidden_layers": 2,/"num_hidden
 expect_fail "missing tensor" "tensor 'model.layers.2.self_attn.q_proj.weight' is missing" "$olmoe" info -m "$d"
 
 d=$(copy_model olmoe-tiny trunc); head -c 5000000 "$ref/olmoe-tiny/model.safetensors" >"$d/model.safetensors"
-expect_fail "truncated weights" "model.safetensors: tensor '.*' data_offsets .* (truncated file?)" "$olmoe" info -m "$d"
+expect_fail "truncated weights" "model.safetensors: tensor '.*': data_offsets .* (truncated file?)" "$olmoe" info -m "$d"
 
 d=$(copy_model olmoe-tiny tiny); head -c 4 "$ref/olmoe-tiny/model.safetensors" >"$d/model.safetensors"
 expect_fail "weights without header" "model.safetensors: truncated" "$olmoe" info -m "$d"
@@ -94,7 +94,7 @@ d=$(copy_model olmoe-tiny badtc); echo '{"chat_template": 5}' >"$d/tokenizer_con
 expect_fail "bad chat_template" "chat_template" "$olmoe" info -m "$d"
 
 long=$(printf 'word %.0s' $(seq 1 100))
-expect_fail "prompt longer than context" "prompt has 100 tokens but the context holds 16" "$olmoe" generate -m "$m" -p "$long" -c 16 -n 4
+expect_fail "prompt longer than context" "prompt has 101 tokens but the context holds 16" "$olmoe" generate -m "$m" -p "$long" -c 16 -n 4
 expect_fail "logits beyond context" "do not fit the context" "$olmoe" logits -m "$m" --text "$long" -c 16 --json
 expect_fail "id outside vocabulary" "token id 999999 at position 1 is outside the vocabulary" "$olmoe" logits -m "$m" --ids 1,999999 --json
 expect_fail "bad ids list" "\-\-ids expects comma-separated token ids" "$olmoe" logits -m "$m" --ids 1,x --json

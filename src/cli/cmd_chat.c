@@ -133,7 +133,7 @@ static int chat_loop(olmoe_model *m, olmoe_context *ctx, olmoe_sampler *s, const
         char *reply;
         size_t n_reply = n_seq - n_prompt;
         if (n_reply && olmoe_token_is_eos(m, seq[n_seq - 1])) n_reply--;
-        if (olmoe_detokenize(m, seq + n_prompt, n_reply, &reply) || push(&h, "assistant", reply)) {
+        if (olmoe_detokenize(m, seq + n_prompt, n_reply, 1, &reply) || push(&h, "assistant", reply)) {
             rc = report("decode");
             olmoe_free(seq);
             break;

@@ -36,7 +36,8 @@ static void print_token(int32_t id, void *user) {
 
 static int print_json(const olmoe_model *m, const int32_t *seq, size_t n_prompt, size_t n_seq) {
     char *text;
-    if (olmoe_detokenize(m, seq + n_prompt, n_seq - n_prompt, &text)) return report("decode");
+    /* As transformers' tokenizer.decode(ids): special tokens kept. */
+    if (olmoe_detokenize(m, seq + n_prompt, n_seq - n_prompt, 0, &text)) return report("decode");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "prompt_ids", json_id_array(seq, n_prompt));
     cJSON_AddItemToObject(o, "ids", json_id_array(seq + n_prompt, n_seq - n_prompt));

@@ -100,11 +100,9 @@ int cmd_logits(int argc, char **argv) {
         if (n == 0) { fprintf(stderr, "olmoe logits: the text has no tokens\n"); goto done; }
     }
     olmoe_context_params cp = olmoe_context_default_params();
-    olmoe_model_info info;
-    olmoe_model_get_info(m, &info);
-    /* Only as many positions as the input needs, up to the model's limit
-     * (a longer input then fails with a context-full error). */
-    cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : (n < info.max_context ? (int)n : info.max_context);
+    /* By default exactly the positions the input needs: like transformers'
+     * forward pass, logits are defined for any input length. */
+    cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : (int)n;
     cp.n_threads = o.threads;
     if (olmoe_context_new(m, &cp, &ctx)) { report("context"); goto done; }
     if (olmoe_decode(ctx, ids, (size_t)n, 1)) { report("evaluate"); goto done; }

@@ -32,7 +32,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 2, argv + 2);
-    fprintf(stderr, "olmoe: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "olmoe: unknown command '%s' (olmoe --help lists the commands)\n", argv[1]);
     return 2;
 }

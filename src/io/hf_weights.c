@@ -70,6 +70,18 @@ static olmoe_status build_index(weight_store *ws) {
     return OLMOE_OK;
 }
 
+/* Index of the file holding tensor t. */
+static const char *file_of(const weight_store *ws, const tensor *t) {
+    for (int i = 0; i < ws->n_files; i++) {
+        const safetensors_file *f = &ws->files[i];
+        if (t >= f->tensors && t < f->tensors + f->n_tensors) {
+            const char *base = strrchr(f->file.path, '/');
+            return base ? base + 1 : f->file.path;
+        }
+    }
+    return "";
+}
+
 /* Every tensor named by the index must be in the shard it names. */
 static olmoe_status check_index(const weight_store *ws, const char *index_path) {
     cJSON *root;
@@ -77,9 +89,15 @@ static olmoe_status check_index(const weight_store *ws, const char *index_path) 
     if (st) return st;
     const cJSON *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, "weight_map")) {
-        if (!weight_store_find(ws, e->string)) {
+        const tensor *t = weight_store_find(ws, e->string);
+        if (!t) {
             st = olmoe_fail(OLMOE_ERR_FORMAT, "%s: tensor '%s' listed in the index is missing "
                             "from %s", index_path, e->string, e->valuestring);
+            break;
+        }
+        if (strcmp(file_of(ws, t), e->valuestring)) {
+            st = olmoe_fail(OLMOE_ERR_FORMAT, "%s: tensor '%s' is in %s, not in %s as the index "
+                            "says", index_path, e->string, file_of(ws, t), e->valuestring);
             break;
         }
     }

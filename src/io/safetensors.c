@@ -1,5 +1,6 @@
 #include "io/safetensors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,12 @@ static int parse_dtype(const char *s, tensor_type *t) {
     else if (!strcmp(s, "I64")) *t = TYPE_I64;
     else return 0;
     return 1;
+}
+
+/* A JSON number that is a non-negative integer representable exactly. */
+static int is_count(const cJSON *v) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0 &&
+           v->valuedouble == floor(v->valuedouble);
 }
 
 /* Fills one tensor from its header entry; data_base/data_size bound the
@@ -41,14 +48,22 @@ static olmoe_status parse_entry(const char *path, const cJSON *e, const unsigned
     int64_t numel = 1;
     for (int i = 0; i < nd; i++) {
         const cJSON *d = cJSON_GetArrayItem(shape, i);
-        if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e12)
-            return olmoe_fail(OLMOE_ERR_FORMAT, "%s: tensor '%s': bad shape", path, name);
+        if (!is_count(d))
+            return olmoe_fail(OLMOE_ERR_FORMAT, "%s: tensor '%s': shape entries must be "
+                              "non-negative integers", path, name);
         t->shape[i] = (int64_t)d->valuedouble;
+        /* The element count must fit the data, so it can never exceed 2^53. */
+        if (t->shape[i] && numel > ((int64_t)1 << 53) / t->shape[i])
+            return olmoe_fail(OLMOE_ERR_FORMAT, "%s: tensor '%s': shape is impossibly large", path,
+                              name);
         numel *= t->shape[i];
     }
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble;
-    double e2 = cJSON_GetArrayItem(offs, 1)->valuedouble;
-    if (!(b >= 0 && e2 >= b && e2 <= (double)data_size))
+    const cJSON *ob = cJSON_GetArrayItem(offs, 0), *oe = cJSON_GetArrayItem(offs, 1);
+    if (!is_count(ob) || !is_count(oe))
+        return olmoe_fail(OLMOE_ERR_FORMAT, "%s: tensor '%s': data_offsets must be non-negative "
+                          "integers", path, name);
+    double b = ob->valuedouble, e2 = oe->valuedouble;
+    if (!(e2 >= b && e2 <= (double)data_size))
         return olmoe_fail(OLMOE_ERR_FORMAT, "%s: tensor '%s': data_offsets [%.0f, %.0f] outside "
                           "the %zu data bytes (truncated file?)", path, name, b, e2, data_size);
     size_t begin = (size_t)b, end = (size_t)e2;

@@ -55,9 +55,10 @@ olmoe_status olmoe_tokenize(const olmoe_model *m, const char *text, size_t len, 
     return tokenizer_encode(m->tok, text, len, ids, n_ids);
 }
 
-olmoe_status olmoe_detokenize(const olmoe_model *m, const int32_t *ids, size_t n_ids, char **text) {
+olmoe_status olmoe_detokenize(const olmoe_model *m, const int32_t *ids, size_t n_ids,
+                              int skip_special, char **text) {
     size_t len;
-    return tokenizer_decode(m->tok, ids, n_ids, text, &len);
+    return tokenizer_decode(m->tok, ids, n_ids, skip_special, text, &len);
 }
 
 const char *olmoe_token_bytes(const olmoe_model *m, int32_t id, size_t *len) {

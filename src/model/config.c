@@ -175,11 +175,14 @@ olmoe_status config_parse(const cJSON *root, const char *path, model_config *c) 
         (st = get_bool(root, path, "attention_bias", 0, &c->attention_bias)) ||
         (st = config_parse_eos(root, path, c)) || (st = get_rope(root, path, &c->rope)))
         return st;
-    if (c->d_model % c->n_heads)
-        return olmoe_fail(OLMOE_ERR_FORMAT, "%s: hidden_size (%d) is not a multiple of "
-                          "num_attention_heads (%d)", path, c->d_model, c->n_heads);
-    if ((st = get_int(root, path, "head_dim", 0, c->d_model / c->n_heads, 2, &c->head_dim)))
-        return st;
+    /* head_dim defaults to hidden_size / heads, which must then divide. */
+    if ((st = get_int(root, path, "head_dim", 0, 0, 2, &c->head_dim))) return st;
+    if (c->head_dim == 0) {
+        if (c->d_model % c->n_heads)
+            return olmoe_fail(OLMOE_ERR_FORMAT, "%s: hidden_size (%d) is not a multiple of "
+                              "num_attention_heads (%d)", path, c->d_model, c->n_heads);
+        c->head_dim = c->d_model / c->n_heads;
+    }
     if (c->arch == ARCH_OLMOE) {
         if ((st = get_int(root, path, "num_experts", 0, 64, 1, &c->n_experts)) ||
             (st = get_int(root, path, "num_experts_per_tok", 0, 8, 1, &c->top_k)) ||

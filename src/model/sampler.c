@@ -31,8 +31,9 @@ olmoe_status olmoe_sampler_new(const olmoe_sampler_params *params, olmoe_sampler
     olmoe_sampler *s = calloc(1, sizeof *s);
     if (!s) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
     s->p = params ? *params : olmoe_sampler_default_params();
-    if (s->p.temperature < 0 || s->p.top_k < 0 || !(s->p.top_p > 0 && s->p.top_p <= 1) ||
-        s->p.min_p < 0 || s->p.min_p > 1 || !(s->p.repeat_penalty > 0)) {
+    /* Written so that NaN fails every comparison and is refused. */
+    if (!(s->p.temperature >= 0) || s->p.top_k < 0 || !(s->p.top_p > 0 && s->p.top_p <= 1) ||
+        !(s->p.min_p >= 0 && s->p.min_p <= 1) || !(s->p.repeat_penalty > 0)) {
         free(s);
         return olmoe_fail(OLMOE_ERR_ARG, "sampler: need temperature >= 0, top_k >= 0, 0 < top_p <= 1, "
                           "0 <= min_p <= 1, repeat_penalty > 0");
@@ -90,6 +91,7 @@ static void apply_penalty(olmoe_sampler *s, float *l, int n, const int32_t *hist
 
 int32_t olmoe_sampler_sample(olmoe_sampler *s, const float *logits, int n, const int32_t *history,
                              size_t n_history) {
+    if (n <= 0 || !logits) return -1;
     if (n > s->cap) {
         float *l = realloc(s->logits, (size_t)n * sizeof *l);
         candidate *c = l ? realloc(s->cands, (size_t)n * sizeof *c) : NULL;

@@ -27,10 +27,23 @@ int tokenizer_n_tokens(const tokenizer *tok);
 olmoe_status tokenizer_encode(const tokenizer *tok, const char *text, size_t len,
                               int32_t **ids, size_t *n_ids);
 
-/* Decodes like HF `Tokenizer.decode(ids)` (skip_special_tokens=True).
- * *text is malloc'ed and NUL-terminated. Unknown ids are an error. */
+/* An encoding session: a thread-local scratch state (regex match data,
+ * buffers, a cache of encoded words) reused across calls, for tokenizing
+ * many documents quickly. Results equal tokenizer_encode's. One session
+ * per thread; the tokenizer itself may be shared. */
+typedef struct tokenizer_session tokenizer_session;
+olmoe_status tokenizer_session_new(const tokenizer *tok, tokenizer_session **out);
+olmoe_status tokenizer_session_encode(tokenizer_session *s, const char *text, size_t len,
+                                      int32_t **ids, size_t *n_ids);
+void tokenizer_session_free(tokenizer_session *s);
+
+/* Decodes like HF `Tokenizer.decode(ids, skip_special_tokens)`. With 0,
+ * special tokens are decoded like the others (as transformers' decode() does
+ * by default, and as the shared reference files' `decoded` strings were
+ * made). Ids the tokenizer does not know are skipped, as HF does.
+ * *text is malloc'ed and NUL-terminated. */
 olmoe_status tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n_ids,
-                              char **text, size_t *len);
+                              int skip_special_tokens, char **text, size_t *len);
 
 /* The decoded bytes of one token (byte-level mapping undone; added tokens:
  * their content). NULL if id is out of range. */
