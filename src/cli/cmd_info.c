@@ -68,8 +68,8 @@ int cmd_info(int argc, char **argv) {
         if (i.n_experts) printf("experts        %d, %d active per token\n", i.n_experts, i.n_experts_active);
         printf("vocabulary     %d\n", i.vocab_size);
         printf("context        %d (rope theta %g)\n", i.max_context, i.rope_theta);
-        printf("parameters     %.3f B total, %.3f B active per token\n", i.n_params_total / 1e9,
-               i.n_params_active / 1e9);
+        printf("parameters     %.4g M total, %.4g M active per token\n", i.n_params_total / 1e6,
+               i.n_params_active / 1e6);
         printf("memory         weights %.3f GiB (memory-mapped) + KV cache %.3f GiB at %d tokens\n",
                i.weight_bytes / gib, kv / gib, ctx);
         printf("resident now   %.3f GiB\n", resident_bytes() / gib);

@@ -72,6 +72,36 @@ static int by_logit_desc(const void *a, const void *b) {
     return x->id - y->id;
 }
 
+/* 1 if a ranks below b (lower logit, or equal logit and higher id). */
+static int worse(const candidate *a, const candidate *b) {
+    return a->logit < b->logit || (a->logit == b->logit && a->id > b->id);
+}
+
+static void sift_down(candidate *h, int k, int i) {
+    for (;;) {
+        int w = i, l = 2 * i + 1, r = l + 1;
+        if (l < k && worse(&h[l], &h[w])) w = l;
+        if (r < k && worse(&h[r], &h[w])) w = r;
+        if (w == i) return;
+        candidate t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+/* Moves the k best of n candidates to c[0..k) (unordered) in O(n log k),
+ * keeping the worst of them at the root of a min-heap. */
+static int keep_best(candidate *c, int n, int k) {
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++)
+        if (worse(&c[0], &c[i])) {
+            c[0] = c[i];
+            sift_down(c, k, 0);
+        }
+    return k;
+}
+
 /* CTRL-style penalty as transformers' RepetitionPenaltyLogitsProcessor:
  * each distinct earlier token's logit is divided by the penalty if
  * positive, multiplied if negative. */
@@ -104,12 +134,11 @@ int32_t olmoe_sampler_sample(olmoe_sampler *s, const float *logits, int n, const
     memcpy(l, logits, (size_t)n * sizeof *l);
     apply_penalty(s, l, n, history, n_history);
     if (s->p.temperature == 0) return argmax(l, n);
-    /* Candidates sorted by logit; top-k truncates the sort. */
-    int m = n;
+    /* Candidates sorted by logit; with top-k only the k best are kept. */
     candidate *c = s->cands;
     for (int i = 0; i < n; i++) c[i] = (candidate){l[i], i};
-    qsort(c, (size_t)n, sizeof *c, by_logit_desc);
-    if (s->p.top_k > 0 && s->p.top_k < m) m = s->p.top_k;
+    int m = s->p.top_k > 0 && s->p.top_k < n ? keep_best(c, n, s->p.top_k) : n;
+    qsort(c, (size_t)m, sizeof *c, by_logit_desc);
     /* Softmax at temperature over the kept candidates. */
     double max = l[c[0].id] / s->p.temperature, sum = 0;
     double *prob = malloc((size_t)m * sizeof *prob);
