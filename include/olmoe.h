@@ -162,6 +162,26 @@ void olmoe_sampler_free(olmoe_sampler *s);
 int32_t olmoe_sampler_sample(olmoe_sampler *s, const float *logits, int n_vocab,
                              const int32_t *history, size_t n_history);
 
+/* --------------------------------------------------------- model files */
+
+/* Progress of long work (writing, converting): done and total are in the
+ * task's own unit (elements or bytes). */
+typedef void (*olmoe_progress_fn)(double done, double total, void *user);
+
+typedef struct {
+    const char *preset;         /* "olmoe-1b-7b", "olmo2-1b" or "olmoe-mini" */
+    const char *dtype;          /* "bf16" (default), "f16", "f32" */
+    uint64_t seed;
+    const char *tokenizer_json; /* copied into the folder if given */
+    olmoe_progress_fn progress;
+    void *user;
+} olmoe_random_init_params;
+
+/* Writes a Hugging Face folder (config.json, model.safetensors, and the
+ * tokenizer if given) with the exact shapes of the preset's model and
+ * seeded random weights. */
+olmoe_status olmoe_random_init(const olmoe_random_init_params *params, const char *out_dir);
+
 #ifdef __cplusplus
 }
 #endif

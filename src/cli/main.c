@@ -17,6 +17,7 @@ static const command commands[] = {
     {"logits", cmd_logits, "per-position log-sum-exp and top logits as JSON"},
     {"template", cmd_template, "apply the chat template to a JSON list of messages"},
     {"info", cmd_info, "architecture, parameter counts, dtype and memory of a model"},
+    {"random-init", cmd_random_init, "write a full-size model folder with random weights"},
 };
 
 static void usage(FILE *out) {

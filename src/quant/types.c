@@ -2,32 +2,40 @@
 
 #include <string.h>
 
-const char *tensor_type_name(tensor_type t) {
+#include "quant/blocks.h"
+
+typedef struct {
+    const char *name;
+    int block_elems;
+    size_t block_bytes;
+    int is_weight;
+} type_info;
+
+static type_info info_of(tensor_type t) {
     switch (t) {
-    case TYPE_F32: return "f32";
-    case TYPE_F16: return "f16";
-    case TYPE_BF16: return "bf16";
-    case TYPE_I32: return "i32";
-    case TYPE_I64: return "i64";
-    case TYPE_F64: return "f64";
+    case TYPE_F32: return (type_info){"f32", 1, 4, 1};
+    case TYPE_F16: return (type_info){"f16", 1, 2, 1};
+    case TYPE_BF16: return (type_info){"bf16", 1, 2, 1};
+    case TYPE_Q4_0: return (type_info){"q4_0", QK4_0, sizeof(block_q4_0), 1};
+    case TYPE_Q8_0: return (type_info){"q8_0", QK8_0, sizeof(block_q8_0), 1};
+    case TYPE_Q4_K: return (type_info){"q4_K", QK_K, sizeof(block_q4_K), 1};
+    case TYPE_Q6_K: return (type_info){"q6_K", QK_K, sizeof(block_q6_K), 1};
+    case TYPE_Q8_K: return (type_info){"q8_K", QK_K, sizeof(block_q8_K), 0};
+    case TYPE_I32: return (type_info){"i32", 1, 4, 0};
+    case TYPE_I64: return (type_info){"i64", 1, 8, 0};
+    case TYPE_F64: return (type_info){"f64", 1, 8, 0};
     }
-    return "?";
+    return (type_info){"?", 1, 0, 0};
 }
+
+const char *tensor_type_name(tensor_type t) { return info_of(t).name; }
+int tensor_type_block_elems(tensor_type t) { return info_of(t).block_elems; }
+size_t tensor_type_block_bytes(tensor_type t) { return info_of(t).block_bytes; }
+int tensor_type_is_weight(tensor_type t) { return info_of(t).is_weight; }
 
 size_t tensor_type_bytes(tensor_type t, int64_t n) {
-    switch (t) {
-    case TYPE_F32: return (size_t)n * 4;
-    case TYPE_F16:
-    case TYPE_BF16: return (size_t)n * 2;
-    case TYPE_I32: return (size_t)n * 4;
-    case TYPE_I64:
-    case TYPE_F64: return (size_t)n * 8;
-    }
-    return 0;
-}
-
-int tensor_type_is_weight(tensor_type t) {
-    return t == TYPE_F32 || t == TYPE_BF16 || t == TYPE_F16;
+    type_info i = info_of(t);
+    return (size_t)(n / i.block_elems) * i.block_bytes;
 }
 
 int64_t tensor_numel(const tensor *t) {
@@ -58,4 +66,35 @@ float f16_to_f32(uint16_t h) {
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+uint16_t f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t exp = (x >> 23) & 0xff;
+    uint32_t mant = x & 0x7fffff;
+    if (exp == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 | (mant >> 13) : 0));
+    int e = (int)exp - 127 + 15;
+    if (e >= 31) return (uint16_t)(sign | 0x7c00); /* overflow: inf */
+    if (e <= 0) {                                  /* subnormal or zero */
+        if (e < -10) return (uint16_t)sign;
+        mant |= 0x800000;
+        int shift = 14 - e;
+        uint32_t half = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((uint32_t)e << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++; /* may carry into inf: correct */
+    return (uint16_t)(sign | half);
+}
+
+uint16_t f32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 64); /* quiet NaN */
+    return (uint16_t)((x + (0x7fff + ((x >> 16) & 1))) >> 16);
 }

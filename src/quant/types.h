@@ -9,6 +9,11 @@
 typedef enum {
     TYPE_F32 = 0,
     TYPE_F16 = 1,
+    TYPE_Q4_0 = 2,
+    TYPE_Q8_0 = 8,
+    TYPE_Q4_K = 12,
+    TYPE_Q6_K = 14,
+    TYPE_Q8_K = 15, /* activations only */
     TYPE_I32 = 26, /* not weights: reference data read by the tests */
     TYPE_I64 = 27,
     TYPE_F64 = 28,
@@ -35,11 +40,19 @@ const char *tensor_type_name(tensor_type t);
 size_t tensor_type_bytes(tensor_type t, int64_t n);
 int64_t tensor_numel(const tensor *t);
 
+/* Elements per block (1 for plain types) and bytes per block. */
+int tensor_type_block_elems(tensor_type t);
+size_t tensor_type_block_bytes(tensor_type t);
+
 /* Scalar conversions used by every kernel. */
 static inline float bf16_to_f32(uint16_t h) {
     union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
     return v.f;
 }
 float f16_to_f32(uint16_t h);
+/* Round to nearest even, as ggml's GGML_FP32_TO_FP16 on x86 (F16C) does. */
+uint16_t f32_to_f16(float f);
+/* Round to nearest even (NaN kept quiet), as PyTorch and ggml do. */
+uint16_t f32_to_bf16(float f);
 
 #endif
