@@ -63,6 +63,9 @@ typedef struct {
     int64_t n_params_total;   /* every weight */
     int64_t n_params_active;  /* weights used for one token */
     uint64_t weight_bytes;    /* bytes of weights on disk / mapped */
+    uint64_t bytes_per_token; /* weight bytes read to generate one token: every
+                                 matrix but the embedding table and the unused
+                                 experts, plus one embedding row */
 } olmoe_model_info;
 
 void olmoe_model_get_info(const olmoe_model *model, olmoe_model_info *info);
@@ -181,6 +184,13 @@ typedef struct {
  * tokenizer if given) with the exact shapes of the preset's model and
  * seeded random weights. */
 olmoe_status olmoe_random_init(const olmoe_random_init_params *params, const char *out_dir);
+
+/* Writes the model as a GGUF file llama.cpp loads (architecture olmoe or
+ * olmo2, llama.cpp's metadata keys, tensor names and stacked experts) with
+ * `type` one of "f32", "bf16", "q8_0", "q4_0", "q4_k_m" (llama.cpp's per-tensor
+ * type choices for that file type; quantization bit-exact with ggml's). */
+olmoe_status olmoe_convert(const olmoe_model *model, const char *out_path, const char *type,
+                           olmoe_progress_fn progress, void *user);
 
 #ifdef __cplusplus
 }

@@ -104,5 +104,17 @@ expect_fail "message without content" "message 0 needs string fields" "$olmoe" t
 echo '[{"role": "user", "content": "hi"}' >"$work/bad.json"
 expect_fail "messages not JSON" "expected a JSON list" "$olmoe" template -m "$m" --messages "$work/bad.json" --json
 
+# GGUF files and conversion
+g="$shared/reference/gguf/olmoe-tiny-q8_0.gguf"
+head -c 3000000 "$g" >"$work/trunc.gguf"
+expect_fail "truncated GGUF" "trunc.gguf" "$olmoe" info -m "$work/trunc.gguf"
+printf 'GGUX\003\000\000\000' >"$work/magic.gguf"; head -c 200 "$g" | tail -c 192 >>"$work/magic.gguf"
+expect_fail "GGUF bad magic" "magic.gguf" "$olmoe" info -m "$work/magic.gguf"
+expect_fail "convert unknown type" "unknown type 'q5_k'" "$olmoe" convert -m "$m" -o "$work/x.gguf" --type q5_k
+[ ! -e "$work/x.gguf" ] && [ ! -e "$work/x.gguf.tmp" ] || { echo "FAIL convert left a file behind"; failures=$((failures + 1)); }
+expect_fail "convert into a missing folder" "no-dir/x.gguf" "$olmoe" convert -m "$m" -o "$work/no-dir/x.gguf" --type q8_0
+expect_fail "random-init unknown preset" "unknown preset 'llama'" "$olmoe" random-init --preset llama -o "$work/ri"
+expect_fail "bench without model" "\-m MODEL is required" "$olmoe" bench -p 8
+
 echo "cli_bad_input: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -127,11 +128,13 @@ static void check_greedy(const olmoe_model *m, const cJSON *ids, const cJSON *wa
     olmoe_context_free(ctx);
 }
 
-static void check_model(const char *shared, const char *name) {
+/* model_path: the HF folder itself or a GGUF file made from it; name: the
+ * reference folder under reference/models. */
+static void check_model(const char *shared, const char *name, const char *model_path) {
     char dir[512], path[600];
     snprintf(dir, sizeof dir, "%s/reference/models/%s", shared, name);
     olmoe_model *m;
-    olmoe_status st = olmoe_model_load(dir, NULL, &m);
+    olmoe_status st = olmoe_model_load(model_path ? model_path : dir, NULL, &m);
     CHECK_MSG(st == OLMOE_OK, "%s: %s", name, olmoe_last_error());
     if (st) return;
     snprintf(path, sizeof path, "%s/reference.json", dir);
@@ -166,18 +169,39 @@ static void check_model(const char *shared, const char *name) {
         check_greedy(m, ids, cJSON_GetObjectItem(c, "greedy_24"), ci);
         ci++;
     }
-    printf("%s: %d cases, max |lse error| %.3g, max |logit error| %.3g\n", name, ci, max_lse_err,
-           max_logit_err);
+    printf("%s%s: %d cases, max |lse error| %.3g, max |logit error| %.3g\n", name,
+           model_path ? " (GGUF)" : "", ci, max_lse_err, max_logit_err);
     max_lse_err = max_logit_err = 0;
     safetensors_close(&rt);
     cJSON_Delete(ref);
     olmoe_model_free(m);
 }
 
+/* The same checks through GGUF: the checkpoint converted to an F32 GGUF
+ * file by olmoe_convert and loaded back, and the independently written
+ * olmoe-tiny-f32.gguf of the reference data. */
+static void check_via_gguf(const char *shared, const char *name) {
+    char dir[512], out[] = "/tmp/olmoe-ref-XXXXXX";
+    snprintf(dir, sizeof dir, "%s/reference/models/%s", shared, name);
+    int fd = mkstemp(out);
+    CHECK(fd >= 0);
+    close(fd);
+    olmoe_model *m;
+    CHECK(olmoe_model_load(dir, NULL, &m) == OLMOE_OK);
+    olmoe_status st = olmoe_convert(m, out, "f32", NULL, NULL);
+    CHECK_MSG(st == OLMOE_OK, "convert %s: %s", name, olmoe_last_error());
+    olmoe_model_free(m);
+    if (!st) check_model(shared, name, out);
+    unlink(out);
+}
+
 int main(int argc, char **argv) {
     const char *shared = argc > 1 ? argv[1] : "../shared";
-    check_model(shared, "olmoe-tiny");
-    check_model(shared, "olmoe-gqa-bf16");
-    check_model(shared, "olmo2-tiny");
+    const char *names[] = {"olmoe-tiny", "olmoe-gqa-bf16", "olmo2-tiny"};
+    for (int i = 0; i < 3; i++) check_model(shared, names[i], NULL);
+    for (int i = 0; i < 3; i++) check_via_gguf(shared, names[i]);
+    char gguf[512];
+    snprintf(gguf, sizeof gguf, "%s/reference/gguf/olmoe-tiny-f32.gguf", shared);
+    check_model(shared, "olmoe-tiny", gguf);
     return check_report("test_reference_models");
 }

@@ -9,5 +9,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_random_init(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -17,6 +17,8 @@ static const command commands[] = {
     {"logits", cmd_logits, "per-position log-sum-exp and top logits as JSON"},
     {"template", cmd_template, "apply the chat template to a JSON list of messages"},
     {"info", cmd_info, "architecture, parameter counts, dtype and memory of a model"},
+    {"convert", cmd_convert, "write a model as GGUF (f32, bf16, q8_0, q4_0, q4_k_m) for llama.cpp"},
+    {"bench", cmd_bench, "prompt-processing and generation speed (llama-bench style)"},
     {"random-init", cmd_random_init, "write a full-size model folder with random weights"},
 };
 

@@ -55,13 +55,14 @@ static olmoe_status open_sharded(weight_store *ws, const char *dir, const char *
 }
 
 static olmoe_status build_index(weight_store *ws) {
-    int n = 0;
+    int n = ws->n_views;
     for (int i = 0; i < ws->n_files; i++) n += ws->files[i].n_tensors;
     ws->sorted = malloc((size_t)(n ? n : 1) * sizeof *ws->sorted);
     if (!ws->sorted) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < ws->n_files; i++)
         for (int j = 0; j < ws->files[i].n_tensors; j++)
             ws->sorted[ws->n_tensors++] = &ws->files[i].tensors[j];
+    for (int i = 0; i < ws->n_views; i++) ws->sorted[ws->n_tensors++] = &ws->views[i];
     qsort(ws->sorted, (size_t)n, sizeof *ws->sorted, cmp_tensor_ptr);
     for (int i = 1; i < n; i++)
         if (!strcmp(ws->sorted[i - 1]->name, ws->sorted[i]->name))
@@ -129,9 +130,28 @@ olmoe_status weight_store_open_hf(const char *dir, weight_store *ws) {
     return st;
 }
 
+olmoe_status weight_store_from_views(weight_store *ws, gguf_file *gguf, tensor *views, int n) {
+    memset(ws, 0, sizeof *ws);
+    ws->gguf = gguf;
+    ws->views = views;
+    ws->n_views = n;
+    olmoe_status st = build_index(ws);
+    if (st) {
+        olmoe_fail_prefix(st, "%s", gguf->file.path);
+        weight_store_close(ws);
+    }
+    return st;
+}
+
 void weight_store_close(weight_store *ws) {
     for (int i = 0; i < ws->n_files; i++) safetensors_close(&ws->files[i]);
     free(ws->files);
+    for (int i = 0; i < ws->n_views; i++) free((char *)ws->views[i].name);
+    free(ws->views);
+    if (ws->gguf) {
+        gguf_close(ws->gguf);
+        free(ws->gguf);
+    }
     free(ws->sorted);
     memset(ws, 0, sizeof *ws);
 }

@@ -9,6 +9,31 @@
 
 void olmoe_free(void *p) { free(p); }
 
+static uint64_t ffn_bytes(const ffn_weights *f) {
+    return f->gate.nbytes + f->up.nbytes + f->down.nbytes;
+}
+
+/* Weight bytes one decoded token reads: each matrix once, the experts of a
+ * layer in proportion top_k / n_experts (their average size), the lm_head,
+ * and a single row of the embedding. */
+static uint64_t bytes_per_token(const olmoe_model *m) {
+    const model_config *c = &m->cfg;
+    uint64_t b = m->lm_head->nbytes + m->embed->nbytes / (uint64_t)c->vocab_size;
+    if (m->lm_head == m->embed) b = m->embed->nbytes;
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        b += w->wq->nbytes + w->wk->nbytes + w->wv->nbytes + w->wo->nbytes;
+        if (c->arch == ARCH_OLMOE) {
+            uint64_t all = 0;
+            for (int e = 0; e < c->n_experts; e++) all += ffn_bytes(&w->experts[e]);
+            b += w->router->nbytes + all * (uint64_t)c->top_k / (uint64_t)c->n_experts;
+        } else {
+            b += ffn_bytes(&w->mlp);
+        }
+    }
+    return b;
+}
+
 void olmoe_model_get_info(const olmoe_model *m, olmoe_model_info *info) {
     const model_config *c = &m->cfg;
     memset(info, 0, sizeof *info);
@@ -38,6 +63,7 @@ void olmoe_model_get_info(const olmoe_model *m, olmoe_model_info *info) {
     info->n_params_total = total;
     info->n_params_active = total - experts + expert_one * c->top_k * c->n_layers;
     info->weight_bytes = weight_store_bytes(&m->store);
+    info->bytes_per_token = bytes_per_token(m);
 }
 
 int olmoe_vocab_size(const olmoe_model *m) { return m->cfg.vocab_size; }

@@ -138,13 +138,16 @@ static olmoe_status get_arch(const cJSON *root, const char *path, model_arch *ar
     return OLMOE_OK;
 }
 
-static olmoe_status check_consistency(const char *path, const model_config *c) {
+olmoe_status config_check(const char *path, const model_config *c) {
     if (c->n_heads % c->n_kv_heads)
         return olmoe_fail(OLMOE_ERR_FORMAT, "%s: num_attention_heads (%d) is not a multiple of "
                           "num_key_value_heads (%d)", path, c->n_heads, c->n_kv_heads);
     if (c->head_dim % 2)
         return olmoe_fail(OLMOE_ERR_FORMAT, "%s: head_dim %d must be even for RoPE", path,
                           c->head_dim);
+    if (c->arch == ARCH_OLMOE && c->n_experts > CONFIG_MAX_EXPERTS)
+        return olmoe_fail(OLMOE_ERR_UNSUPPORTED, "%s: num_experts %d exceeds the %d this engine "
+                          "supports", path, c->n_experts, CONFIG_MAX_EXPERTS);
     if (c->arch == ARCH_OLMOE && (c->top_k < 1 || c->top_k > c->n_experts))
         return olmoe_fail(OLMOE_ERR_FORMAT, "%s: num_experts_per_tok (%d) must be in 1..num_experts"
                           " (%d)", path, c->top_k, c->n_experts);
@@ -196,5 +199,5 @@ olmoe_status config_parse(const cJSON *root, const char *path, model_config *c) 
      * ignored by the reference implementation, and so here. */
     if (!(c->rms_eps > 0))
         return olmoe_fail(OLMOE_ERR_FORMAT, "%s: rms_norm_eps must be positive", path);
-    return check_consistency(path, c);
+    return config_check(path, c);
 }

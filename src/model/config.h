@@ -25,6 +25,7 @@ typedef struct {
 } rope_config;
 
 #define CONFIG_MAX_EOS 8
+#define CONFIG_MAX_EXPERTS 256
 
 typedef struct {
     model_arch arch;
@@ -54,6 +55,10 @@ const char *model_arch_name(model_arch a);
 
 /* Parses a parsed config.json; `path` only names the file in errors. */
 olmoe_status config_parse(const cJSON *root, const char *path, model_config *cfg);
+
+/* Cross-field checks (heads divide, top-k within the experts, ...), for
+ * configurations from any source; `path` names the source in errors. */
+olmoe_status config_check(const char *path, const model_config *cfg);
 
 /* Reads `eos_token_id` (one id or a list) of a config or
  * generation_config object into cfg->eos_ids. */

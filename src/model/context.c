@@ -52,16 +52,19 @@ static olmoe_status alloc_scratch(olmoe_context *ctx) {
     s->att = malloc(B * q * sizeof(float));
     s->tmp = malloc(B * D * sizeof(float));
     s->ffn = malloc(B * D * sizeof(float));
-    s->gate = malloc(B * (size_t)c->d_ff * sizeof(float));
-    s->up = malloc(B * (size_t)c->d_ff * sizeof(float));
-    s->gathered = malloc(B * D * sizeof(float));
+    s->gate = malloc(B * K * (size_t)c->d_ff * sizeof(float));
+    s->up = malloc(B * K * (size_t)c->d_ff * sizeof(float));
+    s->gathered = malloc(B * K * D * sizeof(float));
+    s->expert_out = malloc(B * K * D * sizeof(float));
+    s->pair_token = malloc(B * K * sizeof(int));
+    s->pair_weight = malloc(B * K * sizeof(float));
     s->router = malloc(B * E * sizeof(float));
     s->expert_of = malloc(B * K * sizeof(int));
     s->weight_of = malloc(B * K * sizeof(float));
     s->scores = malloc((size_t)ctx->n_threads * ctx->n_ctx * sizeof(float));
     s->inv_freq = malloc((size_t)c->head_dim / 2 * sizeof(double));
     if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->tmp || !s->ffn || !s->gate ||
-        !s->up || !s->gathered || !s->router || !s->expert_of || !s->weight_of || !s->scores ||
+        !s->up || !s->gathered || !s->expert_out || !s->pair_token || !s->pair_weight || !s->router || !s->expert_of || !s->weight_of || !s->scores ||
         !s->inv_freq)
         return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory allocating the forward buffers");
     rope_frequencies(c, s->inv_freq);
@@ -71,6 +74,7 @@ static olmoe_status alloc_scratch(olmoe_context *ctx) {
 static void free_scratch(forward_scratch *s) {
     void *all[] = {s->x,    s->xn,  s->q,        s->k,      s->v,         s->att,
                    s->tmp,  s->ffn, s->gate,     s->up,     s->gathered,  s->router,
+                   s->expert_out, s->pair_token, s->pair_weight,
                    s->expert_of, s->weight_of, s->scores, s->inv_freq};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }

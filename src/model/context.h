@@ -6,7 +6,7 @@
 #include "model/model.h"
 
 /* Tokens processed together in one forward step; larger inputs are split. */
-#define FORWARD_CHUNK 64
+#define FORWARD_CHUNK 256
 
 typedef struct {
     float *x;      /* [B, D]    residual stream */
@@ -16,9 +16,12 @@ typedef struct {
     float *att;    /* [B, H*hd] attention output before o_proj */
     float *tmp;    /* [B, D]    block output */
     float *ffn;    /* [B, D]    MoE / MLP accumulator */
-    float *gate;   /* [B, F] */
-    float *up;     /* [B, F] */
-    float *gathered; /* [B, D] tokens routed to one expert */
+    float *gate;   /* [B*K, F]  one row per (token, expert) pair */
+    float *up;     /* [B*K, F] */
+    float *gathered;   /* [B*K, D] the pairs' inputs, grouped by expert */
+    float *expert_out; /* [B*K, D] */
+    int *pair_token;   /* [B*K] token of each pair */
+    float *pair_weight; /* [B*K] its mixing weight */
     float *router; /* [B, E] */
     int *expert_of;  /* [B, top_k] chosen experts */
     float *weight_of; /* [B, top_k] their mixing weights */

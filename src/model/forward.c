@@ -106,9 +106,8 @@ static void attention(olmoe_context *ctx, int layer, const float *in, int T) {
     forward_scratch *s = &ctx->s;
     const int nt = ctx->n_threads, hd = c->head_dim;
     const int q_dim = c->n_heads * hd, kv_dim = c->n_kv_heads * hd;
-    matmul(s->q, in, w->wq, T, nt);
-    matmul(s->k, in, w->wk, T, nt);
-    matmul(s->v, in, w->wv, T, nt);
+    matmul_job qkv[3] = {{s->q, in, w->wq, T}, {s->k, in, w->wk, T}, {s->v, in, w->wv, T}};
+    matmul_many(qkv, 3, nt);
     add_bias(s->q, w->bq, T, q_dim);
     add_bias(s->k, w->bk, T, kv_dim);
     add_bias(s->v, w->bv, T, kv_dim);
@@ -134,14 +133,18 @@ static void attention(olmoe_context *ctx, int layer, const float *in, int T) {
     add_bias(s->tmp, w->bo, T, c->d_model);
 }
 
-/* out[n, D] = down(silu(gate(x)) * up(x)) for n rows of x. */
+static void silu_mul(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) gate[i] = silu(gate[i]) * up[i];
+}
+
+/* out[n, D] = down(silu(gate(x)) * up(x)) for n rows of x (dense MLP). */
 static void swiglu(olmoe_context *ctx, const ffn_weights *f, const float *x, int n, float *out) {
     forward_scratch *s = &ctx->s;
-    const int F = ctx->model->cfg.d_ff, nt = ctx->n_threads;
-    matmul(s->gate, x, &f->gate, n, nt);
-    matmul(s->up, x, &f->up, n, nt);
-    for (size_t i = 0; i < (size_t)n * F; i++) s->gate[i] = silu(s->gate[i]) * s->up[i];
-    matmul(out, s->gate, &f->down, n, nt);
+    const int F = ctx->model->cfg.d_ff;
+    matmul_job gate_up[2] = {{s->gate, x, &f->gate, n}, {s->up, x, &f->up, n}};
+    matmul_many(gate_up, 2, ctx->n_threads);
+    silu_mul(s->gate, s->up, (size_t)n * F);
+    matmul(out, s->gate, &f->down, n, ctx->n_threads);
 }
 
 /* Picks the top_k experts of each token by router probability (ties to the
@@ -173,36 +176,54 @@ static void route(olmoe_context *ctx, int layer, const float *in, int T) {
     }
 }
 
-/* s->ffn = MoE(in): each expert runs once over the tokens routed to it. */
+/* s->ffn = MoE(in): the (token, expert) pairs are sorted by expert so each
+ * expert runs once over all its tokens, and all experts' products go
+ * through two parallel regions (gate+up, then down). */
 static void moe(olmoe_context *ctx, int layer, const float *in, int T, int route_base) {
     const model_config *c = &ctx->model->cfg;
+    const ffn_weights *experts = ctx->model->layers[layer].experts;
     forward_scratch *s = &ctx->s;
-    const int D = c->d_model, K = c->top_k;
+    const int D = c->d_model, F = c->d_ff, K = c->top_k, E = c->n_experts;
     route(ctx, layer, in, T);
     if (ctx->record_routing) {
         int32_t *r = ctx->routing + ((size_t)layer * ctx->routing_cap_tokens + route_base) * K;
         for (int i = 0; i < T * K; i++) r[i] = s->expert_of[i];
     }
-    memset(s->ffn, 0, (size_t)T * D * sizeof(float));
-    int rows[FORWARD_CHUNK];
-    float mix[FORWARD_CHUNK];
-    for (int e = 0; e < c->n_experts; e++) {
-        int n = 0;
-        for (int t = 0; t < T; t++)
-            for (int k = 0; k < K; k++)
-                if (s->expert_of[t * K + k] == e) {
-                    rows[n] = t;
-                    mix[n] = s->weight_of[t * K + k];
-                    memcpy(s->gathered + (size_t)n * D, in + (size_t)t * D, (size_t)D * sizeof(float));
-                    n++;
-                }
+    matmul_job jobs[2 * CONFIG_MAX_EXPERTS];
+    int n_jobs = 0, pos = 0, first[CONFIG_MAX_EXPERTS + 1];
+    for (int e = 0; e < E; e++) {
+        first[e] = pos;
+        for (int i = 0; i < T * K; i++)
+            if (s->expert_of[i] == e) {
+                s->pair_token[pos] = i / K;
+                s->pair_weight[pos] = s->weight_of[i];
+                memcpy(s->gathered + (size_t)pos * D, in + (size_t)(i / K) * D, (size_t)D * sizeof(float));
+                pos++;
+            }
+    }
+    first[E] = pos;
+    for (int e = 0; e < E; e++) {
+        int n = first[e + 1] - first[e];
         if (!n) continue;
-        swiglu(ctx, &ctx->model->layers[layer].experts[e], s->gathered, n, s->tmp);
-        for (int i = 0; i < n; i++) {
-            float *dst = s->ffn + (size_t)rows[i] * D;
-            const float *src = s->tmp + (size_t)i * D;
-            for (int d = 0; d < D; d++) dst[d] += mix[i] * src[d];
-        }
+        const float *x = s->gathered + (size_t)first[e] * D;
+        jobs[n_jobs++] = (matmul_job){s->gate + (size_t)first[e] * F, x, &experts[e].gate, n};
+        jobs[n_jobs++] = (matmul_job){s->up + (size_t)first[e] * F, x, &experts[e].up, n};
+    }
+    matmul_many(jobs, n_jobs, ctx->n_threads);
+    silu_mul(s->gate, s->up, (size_t)pos * F);
+    n_jobs = 0;
+    for (int e = 0; e < E; e++) {
+        int n = first[e + 1] - first[e];
+        if (n)
+            jobs[n_jobs++] = (matmul_job){s->expert_out + (size_t)first[e] * D, s->gate + (size_t)first[e] * F,
+                                          &experts[e].down, n};
+    }
+    matmul_many(jobs, n_jobs, ctx->n_threads);
+    memset(s->ffn, 0, (size_t)T * D * sizeof(float));
+    for (int p = 0; p < pos; p++) {
+        float *dst = s->ffn + (size_t)s->pair_token[p] * D;
+        const float *src = s->expert_out + (size_t)p * D;
+        for (int d = 0; d < D; d++) dst[d] += s->pair_weight[p] * src[d];
     }
 }
 

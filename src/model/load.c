@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/gguf_model.h"
 #include "model/model.h"
 #include "util/error.h"
 #include "util/file.h"
@@ -132,49 +133,68 @@ static olmoe_status resolve_special_tokens(olmoe_model *m) {
     return st;
 }
 
+/* "f32", "bf16", "q4_K+q6_K+f32": the storage types of the matrices. */
 static void describe_dtype(olmoe_model *m) {
-    int seen[3] = {0};
+    static const tensor_type order[] = {TYPE_F32, TYPE_BF16, TYPE_F16, TYPE_Q8_0,
+                                        TYPE_Q4_0, TYPE_Q4_K, TYPE_Q6_K};
+    int seen[sizeof order / sizeof order[0]] = {0};
     for (int i = 0; i < m->store.n_tensors; i++) {
         const tensor *t = m->store.sorted[i];
-        if (t->n_dims < 2) continue;
-        seen[t->type == TYPE_F32 ? 0 : t->type == TYPE_BF16 ? 1 : 2] = 1;
+        for (size_t k = 0; t->n_dims >= 2 && k < sizeof order / sizeof order[0]; k++)
+            seen[k] |= t->type == order[k];
     }
-    const char *names[3] = {"f32", "bf16", "f16"};
     m->dtype_name[0] = 0;
-    for (int i = 0; i < 3; i++)
-        if (seen[i]) {
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+        if (seen[k]) {
             if (m->dtype_name[0]) strcat(m->dtype_name, "+");
-            strcat(m->dtype_name, names[i]);
+            strcat(m->dtype_name, tensor_type_name(order[k]));
         }
+}
+
+/* The last path component without a trailing slash or ".gguf". */
+static void set_name(olmoe_model *m, const char *path) {
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--;
+    size_t start = len;
+    while (start > 0 && path[start - 1] != '/') start--;
+    size_t n = len - start;
+    if (n > 5 && !strncmp(path + len - 5, ".gguf", 5)) n -= 5;
+    if (n >= sizeof m->name) n = sizeof m->name - 1;
+    memcpy(m->name, path + start, n);
+    m->name[n] = 0;
+}
+
+/* A Hugging Face folder: config.json, safetensors, tokenizer.json and the
+ * optional tokenizer_config.json / generation_config.json. */
+static olmoe_status load_hf_folder(olmoe_model *m, const char *path) {
+    char *tok_path = path_join(path, "tokenizer.json");
+    olmoe_status st = tok_path ? OLMOE_OK : olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
+    if (!st) st = load_config(m, path);
+    if (!st) st = load_generation_config(m, path);
+    if (!st) st = weight_store_open_hf(path, &m->store);
+    if (!st) st = tokenizer_load_json(tok_path, &m->tok);
+    if (!st) st = load_tokenizer_config(m, path);
+    free(tok_path);
+    return st;
 }
 
 olmoe_status olmoe_model_load(const char *path, const olmoe_model_params *params, olmoe_model **out) {
     *out = NULL;
     struct stat st_path;
     if (!path || stat(path, &st_path) != 0)
-        return olmoe_fail(OLMOE_ERR_IO, "%s: no such model folder", path ? path : "(null)");
-    if (!S_ISDIR(st_path.st_mode))
-        return olmoe_fail(OLMOE_ERR_UNSUPPORTED, "%s: not a folder; expected a Hugging Face model "
-                          "folder (config.json, *.safetensors, tokenizer.json)", path);
+        return olmoe_fail(OLMOE_ERR_IO, "%s: no such model file or folder", path ? path : "(null)");
     olmoe_model *m = calloc(1, sizeof *m);
     if (!m) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
     m->n_threads = params && params->n_threads > 0 ? params->n_threads : omp_get_num_procs();
-    char *tok_path = path_join(path, "tokenizer.json");
-    olmoe_status st = tok_path ? OLMOE_OK : olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
-    if (!st) st = load_config(m, path);
-    if (!st) st = load_generation_config(m, path);
-    if (!st && (st = weight_store_open_hf(path, &m->store)) == OLMOE_OK) {
-        if ((st = model_bind_weights(m))) olmoe_fail_prefix(st, "%s", path);
-    }
-    if (!st) st = tokenizer_load_json(tok_path, &m->tok);
-    if (!st) st = load_tokenizer_config(m, path);
+    olmoe_status st = S_ISDIR(st_path.st_mode) ? load_hf_folder(m, path) : model_load_gguf(m, path);
+    if (!st && (st = model_bind_weights(m)) != OLMOE_OK) olmoe_fail_prefix(st, "%s", path);
     if (!st) st = resolve_special_tokens(m);
-    free(tok_path);
     if (st) {
         olmoe_model_free(m);
         return st;
     }
     describe_dtype(m);
+    set_name(m, path);
     *out = m;
     return OLMOE_OK;
 }

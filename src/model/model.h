@@ -41,7 +41,8 @@ struct olmoe_model {
     char *bos_text, *eos_text;
     int32_t eos_id, bos_id;
     int n_threads;
-    char dtype_name[32];
+    char dtype_name[64];
+    char name[128];         /* the folder or file name, without extension */
 };
 
 /* Finds and shape-checks every tensor the configuration needs. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "quant/matmul.h"
 #include "util/error.h"
 
 #define NAME_MAX_LEN 256
@@ -34,8 +35,8 @@ static olmoe_status find(olmoe_model *m, const char *name, int optional, const t
         return olmoe_fail(OLMOE_ERR_FORMAT, "tensor '%s' is missing from the checkpoint", name);
     }
     if (!tensor_type_is_weight(t->type))
-        return olmoe_fail(OLMOE_ERR_FORMAT, "tensor '%s' has dtype %s; weights must be F32, BF16 "
-                          "or F16", name, tensor_type_name(t->type));
+        return olmoe_fail(OLMOE_ERR_FORMAT, "tensor '%s' has dtype %s, which is not a weight type",
+                          name, tensor_type_name(t->type));
     int ok = t->n_dims == n_dims;
     for (int i = 0; ok && i < n_dims; i++) ok = t->shape[i] == want[i];
     if (!ok) {
@@ -64,13 +65,7 @@ static olmoe_status find_vector(olmoe_model *m, const char *name, int optional, 
     }
     m->owned = grown;
     m->owned[m->n_owned++] = v;
-    for (int64_t i = 0; i < n; i++) {
-        switch (t->type) {
-        case TYPE_F32: memcpy(&v[i], (const char *)t->data + 4 * i, 4); break;
-        case TYPE_BF16: v[i] = bf16_to_f32(((const uint16_t *)t->data)[i]); break;
-        default: v[i] = f16_to_f32(((const uint16_t *)t->data)[i]); break;
-        }
-    }
+    row_to_f32(t->type, t->data, v, n);
     *out = v;
     return OLMOE_OK;
 }

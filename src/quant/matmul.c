@@ -1,77 +1,132 @@
 #include "quant/matmul.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "quant/formats.h"
+#include "quant/kernels.h"
+
 void row_to_f32(tensor_type type, const void *row, float *out, int64_t n) {
-    switch (type) {
-    case TYPE_F32:
-        memcpy(out, row, (size_t)n * sizeof(float));
-        break;
-    case TYPE_BF16: {
-        const uint16_t *h = row;
-        for (int64_t i = 0; i < n; i++) out[i] = bf16_to_f32(h[i]);
-        break;
-    }
-    case TYPE_F16: {
-        const uint16_t *h = row;
-        for (int64_t i = 0; i < n; i++) out[i] = f16_to_f32(h[i]);
-        break;
-    }
-    default: /* weights are checked at load time to be one of the above */
-        break;
-    }
+    const quant_ops *ops = quant_ops_for(type);
+    if (ops) ops->to_f32(row, out, n);
 }
 
-static float dot_f32(const float *a, const float *b, int64_t n) {
-    /* Four partial sums: lets the compiler vectorise and keeps rounding
-     * error low on long rows. */
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
+static void quantize_activations(tensor_type t, const float *x, void *dst, int64_t n) {
+    if (t == TYPE_Q8_K) quantize_row_q8_K(x, dst, n);
+    else quantize_row_q8_0(x, dst, n);
 }
 
-/* Typed weights are converted to float32 a slice of a row at a time into a
- * stack buffer, so the product needs no heap memory; each slice is used for
- * every token of the batch before moving on. */
-enum { SLICE = 512, TOKENS = 64 };
+/* Work is cut into tiles of ROWS output rows; a tile walks the tokens in
+ * groups of TOKENS so that its weight rows stay in cache while they meet
+ * every token. */
+enum { ROWS = 16, TOKENS = 64 };
 
-static void row_times_batch(const tensor *w, int64_t r, const float *x, int T, float *acc) {
-    const int64_t n_in = w->shape[1];
-    const char *src = (const char *)w->data + (size_t)r * tensor_type_bytes(w->type, n_in);
-    float buf[SLICE];
-    for (int t = 0; t < T; t++) acc[t] = 0;
-    for (int64_t c = 0; c < n_in; c += SLICE) {
-        int64_t n = n_in - c < SLICE ? n_in - c : SLICE;
-        const float *wr;
-        if (w->type == TYPE_F32) {
-            wr = (const float *)src + c;
-        } else {
-            row_to_f32(w->type, src + tensor_type_bytes(w->type, c), buf, n);
-            wr = buf;
+typedef struct {
+    const quant_ops *ops;
+    const void *act;  /* activations in ops->act_type, T rows */
+    size_t w_row, a_row;
+    int64_t n_tiles;
+} job_plan;
+
+static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
+    const int64_t n_out = j->w->shape[0], n_in = j->w->shape[1];
+    const int64_t r0 = tile * ROWS, r1 = r0 + ROWS < n_out ? r0 + ROWS : n_out;
+    for (int t0 = 0; t0 < j->T; t0 += TOKENS) {
+        int t1 = t0 + TOKENS < j->T ? t0 + TOKENS : j->T;
+        for (int64_t r = r0; r < r1; r++) {
+            const void *wr = (const char *)j->w->data + (size_t)r * p->w_row;
+            for (int t = t0; t < t1; t++)
+                j->y[(size_t)t * n_out + r] =
+                    p->ops->vec_dot(n_in, wr, (const char *)p->act + (size_t)t * p->a_row);
         }
-        for (int t = 0; t < T; t++) acc[t] += dot_f32(wr, x + (size_t)t * n_in + c, n);
     }
+}
+
+/* Converts each job's activations (reusing the conversion of an earlier job
+ * with the same input and format). Returns the buffer to free, or NULL on
+ * allocation failure. */
+static void *prepare(const matmul_job *jobs, int n, job_plan *plans, int *ok) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const tensor *w = jobs[i].w;
+        plans[i].ops = quant_ops_for(w->type);
+        plans[i].w_row = tensor_type_bytes(w->type, w->shape[1]);
+        plans[i].a_row = tensor_type_bytes(plans[i].ops->act_type, w->shape[1]);
+        plans[i].n_tiles = (w->shape[0] + ROWS - 1) / ROWS;
+        if (plans[i].ops->act_type != TYPE_F32) total += (size_t)jobs[i].T * plans[i].a_row;
+    }
+    char *buf = total ? malloc(total) : NULL;
+    *ok = !total || buf;
+    size_t used = 0;
+    for (int i = 0; i < n && *ok; i++) {
+        tensor_type at = plans[i].ops->act_type;
+        plans[i].act = jobs[i].x;
+        if (at == TYPE_F32) continue;
+        int shared = -1;
+        for (int k = 0; k < i && shared < 0; k++)
+            if (jobs[k].x == jobs[i].x && jobs[k].T == jobs[i].T && plans[k].ops->act_type == at &&
+                plans[k].a_row == plans[i].a_row)
+                shared = k;
+        if (shared >= 0) {
+            plans[i].act = plans[shared].act;
+            continue;
+        }
+        char *dst = buf + used;
+        for (int t = 0; t < jobs[i].T; t++)
+            quantize_activations(at, jobs[i].x + (size_t)t * jobs[i].w->shape[1], dst + (size_t)t * plans[i].a_row,
+                                 jobs[i].w->shape[1]);
+        plans[i].act = dst;
+        used += (size_t)jobs[i].T * plans[i].a_row;
+    }
+    return buf;
+}
+
+/* Without memory for 8-bit activations: the exact float path, slowly. */
+static void fallback(const matmul_job *j) {
+    const int64_t n_out = j->w->shape[0], n_in = j->w->shape[1];
+    const quant_ops *ops = quant_ops_for(j->w->type);
+    const size_t w_row = tensor_type_bytes(j->w->type, n_in);
+    float *row = malloc((size_t)n_in * sizeof *row);
+    for (int64_t r = 0; row && r < n_out; r++) {
+        ops->to_f32((const char *)j->w->data + (size_t)r * w_row, row, n_in);
+        for (int t = 0; t < j->T; t++) {
+            float s = 0;
+            for (int64_t i = 0; i < n_in; i++) s += row[i] * j->x[(size_t)t * n_in + i];
+            j->y[(size_t)t * n_out + r] = s;
+        }
+    }
+    free(row);
+}
+
+void matmul_many(const matmul_job *jobs, int n_jobs, int n_threads) {
+    job_plan stack_plans[32];
+    job_plan *plans = n_jobs <= 32 ? stack_plans : malloc((size_t)n_jobs * sizeof *plans);
+    int ok = plans != NULL;
+    void *buf = ok ? prepare(jobs, n_jobs, plans, &ok) : NULL;
+    if (!ok) {
+        for (int i = 0; i < n_jobs; i++) fallback(&jobs[i]);
+        if (plans != stack_plans) free(plans);
+        return;
+    }
+    int64_t tiles = 0;
+    double work = 0;
+    for (int i = 0; i < n_jobs; i++) {
+        tiles += plans[i].n_tiles;
+        work += (double)jobs[i].w->shape[0] * jobs[i].w->shape[1] * jobs[i].T;
+    }
+    if (n_threads < 1 || work < 65536) n_threads = 1; /* not worth waking threads */
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 4)
+    for (int64_t k = 0; k < tiles; k++) {
+        int i = 0;
+        int64_t tile = k;
+        while (tile >= plans[i].n_tiles) tile -= plans[i++].n_tiles;
+        run_tile(&jobs[i], &plans[i], tile);
+    }
+    free(buf);
+    if (plans != stack_plans) free(plans);
 }
 
 void matmul(float *y, const float *x, const tensor *w, int T, int n_threads) {
-    const int64_t n_out = w->shape[0], n_in = w->shape[1];
-    if (n_threads < 1) n_threads = 1;
-    if (n_out * n_in * T < 32768) n_threads = 1; /* not worth waking threads */
-    for (int t0 = 0; t0 < T; t0 += TOKENS) {
-        int nt = T - t0 < TOKENS ? T - t0 : TOKENS;
-        const float *xb = x + (size_t)t0 * n_in;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-        for (int64_t r = 0; r < n_out; r++) {
-            float acc[TOKENS];
-            row_times_batch(w, r, xb, nt, acc);
-            for (int t = 0; t < nt; t++) y[(size_t)(t0 + t) * n_out + r] = acc[t];
-        }
-    }
+    matmul_job j = {y, x, w, T};
+    matmul_many(&j, 1, n_threads);
 }

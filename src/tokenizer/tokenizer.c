@@ -33,6 +33,23 @@ int tokenizer_pretok_preset(const char *name, tokenizer_pretok_step *steps, int 
     return -1;
 }
 
+/* llama.cpp's tokenizer.ggml.pre name for the pipelines it knows: "olmo"
+ * (GPT-2 regex after NFC, OLMoE), "gpt2" (the same without NFC) and "dbrx"
+ * (the cl100k Split regex, OLMo 2); "" for anything else. */
+static void name_for_gguf(tokenizer *tok, const tokenizer_spec *spec) {
+    const tokenizer_pretok_step *p = spec->pretok;
+    int nfc = spec->n_normalizers == 1 && spec->normalizers[0] == TOK_NORM_NFC;
+    tok->gguf_pre = "";
+    if (spec->n_pretok == 1 && p[0].kind == TOK_PRE_BYTE_LEVEL && p[0].use_regex &&
+        !p[0].add_prefix_space && (nfc || spec->n_normalizers == 0))
+        tok->gguf_pre = nfc ? "olmo" : "gpt2";
+    else if (spec->n_pretok == 2 && p[0].kind == TOK_PRE_SPLIT && p[0].pattern_is_regex &&
+             p[0].pattern && !strcmp(p[0].pattern, CL100K_REGEX) &&
+             p[0].behavior == TOK_SPLIT_REMOVED && p[0].invert && p[1].kind == TOK_PRE_BYTE_LEVEL &&
+             !p[1].use_regex && !p[1].add_prefix_space && spec->n_normalizers == 0)
+        tok->gguf_pre = "dbrx";
+}
+
 olmoe_status tok_buf_reserve(tok_buf *b, size_t n) {
     if (n <= b->cap) return OLMOE_OK;
     size_t cap = b->cap ? b->cap : 256;
@@ -306,6 +323,7 @@ olmoe_status tokenizer_build(const tokenizer_spec *spec, tokenizer **out) {
         }
     }
     tok->defer_byte_map = tok->n_steps > 0 && tok->steps[tok->n_steps - 1].kind == TOK_PRE_BYTE_LEVEL;
+    if (!st) name_for_gguf(tok, spec);
     if (!st) st = copy_ids(tok, spec->prefix_ids, spec->n_prefix, &tok->prefix_ids, "prefix");
     if (!st) st = copy_ids(tok, spec->suffix_ids, spec->n_suffix, &tok->suffix_ids, "suffix");
     tok->n_prefix = spec->n_prefix;

@@ -56,4 +56,18 @@ int tokenizer_is_special(const tokenizer *tok, int32_t id);
  * or -1. */
 int32_t tokenizer_find(const tokenizer *tok, const char *content);
 
+/* For writing the tokenizer into GGUF metadata (tokenizer_export.c). */
+
+/* The vocabulary entry of id as stored (byte-level form, e.g. "Ġthe"),
+ * NULL for ids outside the vocabulary. */
+const char *tokenizer_vocab_entry(const tokenizer *tok, int32_t id, size_t *len);
+/* 1 if id is an added token (special or not). */
+int tokenizer_is_added(const tokenizer *tok, int32_t id);
+/* The merges in rank order as malloc'ed "left right" strings (free each
+ * and the array). */
+olmoe_status tokenizer_export_merges(const tokenizer *tok, char ***merges, size_t *n);
+/* llama.cpp's tokenizer.ggml.pre for this pipeline ("olmo", "gpt2",
+ * "dbrx"), or "" if llama.cpp has none that matches. */
+const char *tokenizer_gguf_pre(const tokenizer *tok);
+
 #endif

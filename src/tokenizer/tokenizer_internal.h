@@ -113,6 +113,7 @@ typedef struct {
 
 struct tokenizer {
     char *source;
+    const char *gguf_pre; /* llama.cpp pre-tokenizer name, "" if none fits */
     int32_t n_tokens;
 
     /* model vocabulary */

@@ -1,0 +1,222 @@
+/* olmoe bench: prompt processing (pp) and generation (tg) speed in
+ * llama-bench's shape, plus generation as a share of the memory-bandwidth
+ * bound (weight bytes read per token / this machine's measured read
+ * bandwidth, which the benchmark measures itself). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <omp.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+
+typedef struct {
+    const char *model;
+    int n_prompt, n_gen, threads, reps, json;
+} bench_opts;
+
+typedef struct {
+    int n_prompt, n_gen;
+    double *ns; /* per repetition */
+    int reps;
+} bench_result;
+
+/* Sustained read bandwidth in bytes/s: threads sum a 1 GiB buffer (larger
+ * than any cache), best of 3 passes. */
+static double read_bandwidth(int threads) {
+    const size_t n = ((size_t)1 << 30) / sizeof(uint64_t);
+    uint64_t *buf = malloc(n * sizeof *buf);
+    if (!buf) return 0;
+#pragma omp parallel for num_threads(threads)
+    for (size_t i = 0; i < n; i++) buf[i] = i;
+    double best = 0;
+    volatile uint64_t sink = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        double t0 = now_seconds();
+        uint64_t total = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : total)
+        for (size_t i = 0; i < n; i += 4) total += buf[i] ^ buf[i + 1] ^ buf[i + 2] ^ buf[i + 3];
+        double dt = now_seconds() - t0;
+        sink += total;
+        if (n * sizeof *buf / dt > best) best = n * sizeof *buf / dt;
+    }
+    (void)sink;
+    free(buf);
+    return best;
+}
+
+static void random_tokens(int32_t *ids, int n, int vocab, uint64_t *state) {
+    for (int i = 0; i < n; i++) {
+        *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+        ids[i] = (int32_t)(*state % (uint64_t)vocab);
+    }
+}
+
+/* One timed run: n_prompt tokens as one batch (pp) or n_gen tokens one at a
+ * time (tg), each from an empty context, as llama-bench does. */
+static int run_once(olmoe_context *ctx, const int32_t *ids, int n_prompt, int n_gen, double *ns) {
+    olmoe_context_truncate(ctx, 0);
+    double t0 = now_seconds();
+    if (n_prompt && olmoe_decode(ctx, ids, (size_t)n_prompt, 0)) return report("decode");
+    for (int i = 0; i < n_gen; i++)
+        if (olmoe_decode(ctx, &ids[i], 1, 0)) return report("decode");
+    *ns = (now_seconds() - t0) * 1e9;
+    return 0;
+}
+
+static void stats(const bench_result *r, double *avg_ts, double *sd_ts, double *avg_ns, double *sd_ns) {
+    int tokens = r->n_prompt + r->n_gen;
+    double s = 0, s2 = 0, n = 0, n2 = 0;
+    for (int i = 0; i < r->reps; i++) {
+        double ts = tokens * 1e9 / r->ns[i];
+        s += ts, s2 += ts * ts, n += r->ns[i], n2 += r->ns[i] * r->ns[i];
+    }
+    *avg_ts = s / r->reps;
+    *avg_ns = n / r->reps;
+    *sd_ts = r->reps > 1 ? sqrt(fmax(0, (s2 - s * s / r->reps) / (r->reps - 1))) : 0;
+    *sd_ns = r->reps > 1 ? sqrt(fmax(0, (n2 - n * n / r->reps) / (r->reps - 1))) : 0;
+}
+
+static cJSON *record(const bench_opts *o, const olmoe_model_info *info, const bench_result *r) {
+    double avg_ts, sd_ts, avg_ns, sd_ns;
+    stats(r, &avg_ts, &sd_ts, &avg_ns, &sd_ns);
+    cJSON *j = cJSON_CreateObject();
+    char type[96], when[32];
+    snprintf(type, sizeof type, "%s %s", info->architecture, info->dtype);
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(j, "model_filename", o->model);
+    cJSON_AddStringToObject(j, "model_type", type);
+    cJSON_AddNumberToObject(j, "model_size", (double)info->weight_bytes);
+    cJSON_AddNumberToObject(j, "model_n_params", (double)info->n_params_total);
+    cJSON_AddNumberToObject(j, "n_threads", o->threads);
+    cJSON_AddNumberToObject(j, "n_prompt", r->n_prompt);
+    cJSON_AddNumberToObject(j, "n_gen", r->n_gen);
+    cJSON_AddStringToObject(j, "test_time", when);
+    cJSON_AddNumberToObject(j, "avg_ns", avg_ns);
+    cJSON_AddNumberToObject(j, "stddev_ns", sd_ns);
+    cJSON_AddNumberToObject(j, "avg_ts", avg_ts);
+    cJSON_AddNumberToObject(j, "stddev_ts", sd_ts);
+    cJSON *ns = cJSON_AddArrayToObject(j, "samples_ns"), *ts = cJSON_AddArrayToObject(j, "samples_ts");
+    for (int i = 0; i < r->reps; i++) {
+        cJSON_AddItemToArray(ns, cJSON_CreateNumber(r->ns[i]));
+        cJSON_AddItemToArray(ts, cJSON_CreateNumber((r->n_prompt + r->n_gen) * 1e9 / r->ns[i]));
+    }
+    return j;
+}
+
+static int run(const bench_opts *o) {
+    common_opts co = {.model = o->model, .threads = o->threads};
+    olmoe_model *m = load_model("bench", &co);
+    if (!m) return EXIT_RUNTIME;
+    olmoe_model_info info;
+    olmoe_model_get_info(m, &info);
+    int n_ctx = o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen;
+    if (n_ctx < 16) n_ctx = 16; /* room for the warm-up run */
+    olmoe_context_params cp = olmoe_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = o->threads;
+    olmoe_context *ctx;
+    if (olmoe_context_new(m, &cp, &ctx)) { olmoe_model_free(m); return report("context"); }
+    int32_t *ids = malloc((size_t)n_ctx * sizeof *ids);
+    uint64_t rng = 0x2545F4914F6CDD1Dull;
+    random_tokens(ids, n_ctx, info.vocab_size, &rng);
+    bench_result res[2] = {{o->n_prompt, 0, NULL, o->reps}, {0, o->n_gen, NULL, o->reps}};
+    int rc = 0;
+    double warm;
+    /* Warm-up: pages in the weights and wakes the threads. */
+    if (run_once(ctx, ids, 8, 2, &warm)) rc = 1;
+    for (int k = 0; k < 2 && !rc; k++) {
+        if (res[k].n_prompt + res[k].n_gen == 0) continue;
+        res[k].ns = calloc((size_t)o->reps, sizeof(double));
+        for (int i = 0; i < o->reps && !rc; i++)
+            rc = run_once(ctx, ids, res[k].n_prompt, res[k].n_gen, &res[k].ns[i]);
+    }
+    double bw = rc ? 0 : read_bandwidth(o->threads);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    if (!rc && o->json) {
+        cJSON *arr = cJSON_CreateArray();
+        for (int k = 0; k < 2; k++) {
+            if (!res[k].ns) continue;
+            cJSON *rec = record(o, &info, &res[k]);
+            if (res[k].n_gen) {
+                double avg_ts, sd, a, b;
+                stats(&res[k], &avg_ts, &sd, &a, &b);
+                cJSON_AddNumberToObject(rec, "bytes_per_token", (double)info.bytes_per_token);
+                cJSON_AddNumberToObject(rec, "read_bandwidth", bw);
+                cJSON_AddNumberToObject(rec, "bandwidth_bound_ts", bw / info.bytes_per_token);
+                cJSON_AddNumberToObject(rec, "pct_of_bound", 100 * avg_ts * info.bytes_per_token / bw);
+            }
+            cJSON_AddNumberToObject(rec, "peak_rss_bytes", (double)ru.ru_maxrss * 1024);
+            cJSON_AddItemToArray(arr, rec);
+        }
+        json_print(arr);
+        cJSON_Delete(arr);
+    } else if (!rc) {
+        printf("| model | size | params | threads | test | t/s | %% of bandwidth bound |\n");
+        printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for (int k = 0; k < 2; k++) {
+            if (!res[k].ns) continue;
+            double avg_ts, sd_ts, a, b;
+            stats(&res[k], &avg_ts, &sd_ts, &a, &b);
+            char test[32], pct[32] = "";
+            snprintf(test, sizeof test, "%s%d", res[k].n_gen ? "tg" : "pp", res[k].n_gen ? res[k].n_gen : res[k].n_prompt);
+            if (res[k].n_gen) snprintf(pct, sizeof pct, "%.0f%%", 100 * avg_ts * info.bytes_per_token / bw);
+            printf("| %s %s | %.2f GiB | %.2f B | %d | %s | %.2f ± %.2f | %s |\n", info.architecture,
+                   info.dtype, info.weight_bytes / 1073741824.0, info.n_params_total / 1e9,
+                   o->threads, test, avg_ts, sd_ts, pct);
+        }
+        printf("\nweights read per token %.1f MB; measured read bandwidth %.1f GB/s with %d threads "
+               "-> bound %.1f tok/s; peak resident %.2f GiB\n", info.bytes_per_token / 1e6, bw / 1e9,
+               o->threads, bw / info.bytes_per_token, ru.ru_maxrss / 1048576.0);
+    }
+    free(res[0].ns);
+    free(res[1].ns);
+    free(ids);
+    olmoe_context_free(ctx);
+    olmoe_model_free(m);
+    return rc ? EXIT_RUNTIME : 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_opts o = {NULL, 512, 128, omp_get_num_procs(), 5, 0};
+    arg_iter it = {argc, 0, argv, "bench"};
+    const char *name, *value;
+    int r;
+    while ((r = arg_next(&it, "--help -h", &name, &value)) > 0) {
+        long v;
+        if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+            printf("usage: olmoe bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [-o md|json]\n");
+            return 0;
+        }
+        if (!strcmp(name, "-m") || !strcmp(name, "--model")) { o.model = value; continue; }
+        if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
+            if (strcmp(value, "md") && strcmp(value, "json")) {
+                fprintf(stderr, "olmoe bench: -o takes md or json, not '%s'\n", value);
+                return EXIT_USAGE;
+            }
+            o.json = !strcmp(value, "json");
+            continue;
+        }
+        int *dst = !strcmp(name, "-p") || !strcmp(name, "--n-prompt") ? &o.n_prompt
+                   : !strcmp(name, "-n") || !strcmp(name, "--n-gen")  ? &o.n_gen
+                   : !strcmp(name, "-t") || !strcmp(name, "--threads") ? &o.threads
+                   : !strcmp(name, "-r") || !strcmp(name, "--repetitions") ? &o.reps : NULL;
+        if (!dst) return unknown_option("bench", name);
+        long lo = dst == &o.threads || dst == &o.reps ? 1 : 0;
+        if (parse_int("bench", name, value, lo, 1 << 20, &v)) return EXIT_USAGE;
+        *dst = (int)v;
+    }
+    if (r < 0) return EXIT_USAGE;
+    if (!o.model) {
+        fprintf(stderr, "olmoe bench: -m MODEL is required\n");
+        return EXIT_USAGE;
+    }
+    return run(&o);
+}

@@ -1,0 +1,156 @@
+/* The quant_ops tables: row conversions (shared by every instruction set,
+ * so activations quantize byte-identically whichever kernels run) and one
+ * vec_dot per instruction set, chosen once at first use. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#include "quant/formats.h"
+#include "quant/kernels.h"
+
+/* Each dot_<isa>.c defines quant_dot_<type>_<isa> for every weight type. */
+#define DECLARE_DOTS(isa)                                                     \
+    float quant_dot_f32_##isa(int64_t n, const void *w, const void *a);      \
+    float quant_dot_f16_##isa(int64_t n, const void *w, const void *a);      \
+    float quant_dot_bf16_##isa(int64_t n, const void *w, const void *a);     \
+    float quant_dot_q4_0_##isa(int64_t n, const void *w, const void *a);     \
+    float quant_dot_q8_0_##isa(int64_t n, const void *w, const void *a);     \
+    float quant_dot_q4_K_##isa(int64_t n, const void *w, const void *a);     \
+    float quant_dot_q6_K_##isa(int64_t n, const void *w, const void *a);
+DECLARE_DOTS(scalar)
+#if defined(__x86_64__)
+DECLARE_DOTS(avx2)
+#endif
+#if defined(__aarch64__)
+DECLARE_DOTS(neon)
+#endif
+
+/* ---- row conversions ---- */
+
+static void f32_to_f32_row(const void *src, float *dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+static void f32_from_f32_row(const float *src, void *dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+static void f16_to_f32_row(const void *src, float *dst, int64_t n) {
+    const uint16_t *h = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(h[i]);
+}
+static void f16_from_f32_row(const float *src, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = f32_to_f16(src[i]);
+}
+static void bf16_to_f32_row(const void *src, float *dst, int64_t n) {
+    const uint16_t *h = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(h[i]);
+}
+static void bf16_from_f32_row(const float *src, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(src[i]);
+}
+
+/* formats.h takes typed block pointers; the table wants void pointers. */
+#define BLOCK_ROWS(name, block)                                              \
+    static void name##_to_f32_row(const void *src, float *dst, int64_t n) {  \
+        dequantize_row_##name((const block *)src, dst, n);                   \
+    }                                                                        \
+    static void name##_from_f32_row(const float *src, void *dst, int64_t n) { \
+        quantize_row_##name(src, (block *)dst, n);                           \
+    }
+BLOCK_ROWS(q4_0, block_q4_0)
+BLOCK_ROWS(q8_0, block_q8_0)
+BLOCK_ROWS(q4_K, block_q4_K)
+BLOCK_ROWS(q6_K, block_q6_K)
+#undef BLOCK_ROWS
+
+/* ---- tables ---- */
+
+#define TABLE(isa)                                                                       \
+    {                                                                                    \
+        {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa},     \
+        {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa},     \
+        {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa}, \
+        {TYPE_Q4_0, TYPE_Q8_0, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa}, \
+        {TYPE_Q8_0, TYPE_Q8_0, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa}, \
+        {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa}, \
+        {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa}, \
+    }
+enum { N_WEIGHT_TYPES = 7 };
+
+static const quant_ops scalar_ops[N_WEIGHT_TYPES] = TABLE(scalar);
+#if defined(__x86_64__)
+static const quant_ops avx2_ops[N_WEIGHT_TYPES] = TABLE(avx2);
+#endif
+#if defined(__aarch64__)
+static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon);
+#endif
+
+typedef struct {
+    const char *name;
+    const quant_ops *ops;
+} isa_entry;
+
+/* Best first. */
+static const isa_entry isas[] = {
+#if defined(__x86_64__)
+    {"avx2", avx2_ops},
+#endif
+#if defined(__aarch64__)
+    {"neon", neon_ops},
+#endif
+    {"scalar", scalar_ops},
+};
+enum { N_ISA = sizeof isas / sizeof isas[0] };
+
+static int isa_supported(const isa_entry *e) {
+    (void)e;
+#if defined(__x86_64__)
+    if (e->ops == avx2_ops) {
+        __builtin_cpu_init();
+        /* F16C too: the f16 kernels widen with vcvtph2ps (every AVX2 CPU has
+         * it; read from CPUID as not every compiler knows the name). */
+        unsigned eax, ebx, ecx = 0, edx;
+        int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    }
+#endif
+    return 1; /* scalar, and NEON (mandatory on aarch64) */
+}
+
+static const quant_ops *lookup(const quant_ops *tab, tensor_type t) {
+    for (int i = 0; i < N_WEIGHT_TYPES; i++)
+        if (tab[i].type == t) return &tab[i];
+    return NULL;
+}
+
+/* The best supported entry, or the one OLMOE_ISA names if supported.
+ * Computed on first use; threads that race here store the same pointer. */
+static _Atomic(const isa_entry *) chosen;
+
+static const isa_entry *choose(void) {
+    const isa_entry *e = atomic_load_explicit(&chosen, memory_order_relaxed);
+    if (e) return e;
+    const char *env = getenv("OLMOE_ISA");
+    for (int i = 0; i < N_ISA && !e; i++)
+        if (env && strcmp(env, isas[i].name) == 0 && isa_supported(&isas[i])) e = &isas[i];
+    for (int i = 0; i < N_ISA && !e; i++)
+        if (isa_supported(&isas[i])) e = &isas[i];
+    atomic_store_explicit(&chosen, e, memory_order_relaxed);
+    return e;
+}
+
+const quant_ops *quant_ops_for(tensor_type t) { return lookup(choose()->ops, t); }
+
+const char *quant_isa(void) { return choose()->name; }
+
+const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa) {
+    for (int i = 0; i < N_ISA; i++)
+        if (isa && strcmp(isa, isas[i].name) == 0)
+            return isa_supported(&isas[i]) ? lookup(isas[i].ops, t) : NULL;
+    return NULL;
+}

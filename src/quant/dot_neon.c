@@ -1,0 +1,196 @@
+/* NEON dot products for aarch64 (NEON is mandatory there, so no run-time
+ * check). 8-bit products use SDOT when the compiler targets it
+ * (__ARM_FEATURE_DOTPROD, e.g. -march=armv8.2-a+dotprod), otherwise
+ * widening multiplies (vmull_s8) with pairwise accumulation (vpadalq_s16),
+ * which is exact for every int8 pair. Q4_K and Q6_K use signed weights
+ * directly, so they need no bsums correction for the scales; the integer
+ * sums equal dot_scalar.c's, and the float part follows its per-block
+ * formula. */
+#if defined(__aarch64__)
+
+#include <arm_neon.h>
+#include <string.h>
+
+#include "quant/blocks.h"
+#include "quant/kernels.h"
+
+/* quant_dot_<type>_neon: declared (and put in the tables) by dispatch.c. */
+
+static inline float half_to_f32(uint16_t h) {
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+
+/* acc + the sums of four adjacent x·y products in each int32 lane. */
+static inline int32x4_t dot16(int32x4_t acc, int8x16_t x, int8x16_t y) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, x, y);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(y)));
+    return vpadalq_s16(acc, vmull_high_s8(x, y));
+#endif
+}
+
+/* ---- float weights ---- */
+
+enum { W_F32, W_F16, W_BF16 };
+
+static inline float32x4_t load4(const void *w, int64_t i, int kind) {
+    switch (kind) {
+    case W_F16: return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)w + i)));
+    case W_BF16: return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)w + i), 16));
+    default: return vld1q_f32((const float *)w + i);
+    }
+}
+
+static inline float load1(const void *w, int64_t i, int kind) {
+    switch (kind) {
+    case W_F16: return half_to_f32(((const uint16_t *)w)[i]);
+    case W_BF16: return bf16_to_f32(((const uint16_t *)w)[i]);
+    default: return ((const float *)w)[i];
+    }
+}
+
+/* Four accumulators of four lanes; the tail is scalar. */
+static inline float float_dot(int64_t n, const void *w, const float *a, int kind) {
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = vfmaq_f32(s0, load4(w, i, kind), vld1q_f32(a + i));
+        s1 = vfmaq_f32(s1, load4(w, i + 4, kind), vld1q_f32(a + i + 4));
+        s2 = vfmaq_f32(s2, load4(w, i + 8, kind), vld1q_f32(a + i + 8));
+        s3 = vfmaq_f32(s3, load4(w, i + 12, kind), vld1q_f32(a + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) s0 = vfmaq_f32(s0, load4(w, i, kind), vld1q_f32(a + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+    for (; i < n; i++) sum += load1(w, i, kind) * a[i];
+    return sum;
+}
+
+float quant_dot_f32_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_F32); }
+float quant_dot_f16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_F16); }
+float quant_dot_bf16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_BF16); }
+
+/* ---- Q8_0 / Q4_0 against Q8_0 ---- */
+
+enum { W_Q8_0, W_Q4_0 };
+
+/* Block b of a Q8_0 or Q4_0 row: its d, and its lane sums against a. */
+static inline uint16_t block_d(const void *w, int64_t b, int kind) {
+    return kind == W_Q4_0 ? ((const block_q4_0 *)w)[b].d : ((const block_q8_0 *)w)[b].d;
+}
+
+static inline int32x4_t block_dot(const void *w, int64_t b, const block_q8_0 *a, int kind) {
+    int8x16_t x0, x1;
+    if (kind == W_Q4_0) { /* low nibbles: elements 0-15, high: 16-31; minus 8 */
+        uint8x16_t q = vld1q_u8(((const block_q4_0 *)w)[b].qs);
+        x0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0xF))), vdupq_n_s8(8));
+        x1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
+    } else {
+        x0 = vld1q_s8(((const block_q8_0 *)w)[b].qs);
+        x1 = vld1q_s8(((const block_q8_0 *)w)[b].qs + 16);
+    }
+    return dot16(dot16(vdupq_n_s32(0), x0, vld1q_s8(a[b].qs)), x1, vld1q_s8(a[b].qs + 16));
+}
+
+/* Two blocks per step into two accumulators: acc += d_w·d_a·(lane sums). */
+static inline float q_0_dot(int64_t n, const void *w, const block_q8_0 *a, int kind) {
+    int64_t nb = n / 32, b = 0;
+    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
+    for (; b + 2 <= nb; b += 2) {
+        float d0 = half_to_f32(block_d(w, b, kind)) * half_to_f32(a[b].d);
+        float d1 = half_to_f32(block_d(w, b + 1, kind)) * half_to_f32(a[b + 1].d);
+        s0 = vfmaq_n_f32(s0, vcvtq_f32_s32(block_dot(w, b, a, kind)), d0);
+        s1 = vfmaq_n_f32(s1, vcvtq_f32_s32(block_dot(w, b + 1, a, kind)), d1);
+    }
+    if (b < nb) {
+        float d0 = half_to_f32(block_d(w, b, kind)) * half_to_f32(a[b].d);
+        s0 = vfmaq_n_f32(s0, vcvtq_f32_s32(block_dot(w, b, a, kind)), d0);
+    }
+    return vaddvq_f32(vaddq_f32(s0, s1));
+}
+
+float quant_dot_q8_0_neon(int64_t n, const void *w, const void *a) { return q_0_dot(n, w, a, W_Q8_0); }
+float quant_dot_q4_0_neon(int64_t n, const void *w, const void *a) { return q_0_dot(n, w, a, W_Q4_0); }
+
+/* ---- Q4_K / Q6_K against Q8_K ---- */
+
+float quant_dot_q4_K_neon(int64_t n, const void *wv, const void *av) {
+    const block_q4_K *w = wv;
+    const block_q8_K *a = av;
+    const uint8x16_t low4 = vdupq_n_u8(0xF);
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        /* The 12 packed bytes as words: scales/mins 0-3 are the low six bits
+         * of words 0 / 1; scales/mins 4-7 take their low nibbles from word 2
+         * and their top two bits from the top of words 0 / 1. */
+        uint32_t u[3], sm[4];
+        memcpy(u, w[b].scales, sizeof u);
+        sm[0] = u[0] & 0x3f3f3f3f;
+        sm[1] = (u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030);
+        sm[2] = u[1] & 0x3f3f3f3f;
+        sm[3] = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030);
+        uint8_t sc[16]; /* scales 0-7, then mins 0-7 */
+        memcpy(sc, sm, sizeof sc);
+
+        /* Σ_j m_j·Σa over sub-block j: pairs of 16-element bsums. */
+        int16x8_t pair_sums = vpaddq_s16(vld1q_s16(a[b].bsums), vld1q_s16(a[b].bsums + 8));
+        int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(sc + 8)));
+        int32x4_t min_terms = vmull_s16(vget_low_s16(mins), vget_low_s16(pair_sums));
+        min_terms = vmlal_high_s16(min_terms, mins, pair_sums);
+        int32_t imin = vaddvq_s32(min_terms);
+
+        const uint8_t *q = w[b].qs;
+        const int8_t *y = a[b].qs;
+        int32x4_t sumi = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c (low nibbles), 2c+1 (high) */
+            uint8x16_t q0 = vld1q_u8(q + 32 * c), q1 = vld1q_u8(q + 32 * c + 16);
+            int32x4_t lo = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(vandq_u8(q0, low4)), vld1q_s8(y + 64 * c));
+            lo = dot16(lo, vreinterpretq_s8_u8(vandq_u8(q1, low4)), vld1q_s8(y + 64 * c + 16));
+            int32x4_t hi = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(y + 64 * c + 32));
+            hi = dot16(hi, vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(y + 64 * c + 48));
+            sumi = vmlaq_n_s32(sumi, lo, sc[2 * c]);
+            sumi = vmlaq_n_s32(sumi, hi, sc[2 * c + 1]);
+        }
+        float d = a[b].d * half_to_f32(w[b].d);
+        float dmin = a[b].d * half_to_f32(w[b].dmin);
+        sum += d * (float)vaddvq_s32(sumi) - dmin * (float)imin;
+    }
+    return sum;
+}
+
+/* Σ_g sc_g·Σ((q − 32)·a), one 16-byte vector per scale group. */
+float quant_dot_q6_K_neon(int64_t n, const void *wv, const void *av) {
+    const block_q6_K *w = wv;
+    const block_q8_K *a = av;
+    const uint8x16_t low4 = vdupq_n_u8(0xF), bits01 = vdupq_n_u8(0x03);
+    const uint8x16_t bits23 = vdupq_n_u8(0x0C), bits45 = vdupq_n_u8(0x30);
+    const int8x16_t offset = vdupq_n_s8(32);
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32x4_t sumi = vdupq_n_s32(0);
+        for (int h = 0; h < 2; h++) {     /* 128 elements, scale groups 8h .. 8h+7 */
+            for (int j = 0; j < 2; j++) { /* elements 16j .. 16j+15 of each 32 */
+                const uint8_t *ql = w[b].ql + 64 * h + 16 * j;
+                uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 32);
+                uint8x16_t hb = vld1q_u8(w[b].qh + 32 * h + 16 * j);
+                uint8x16_t q[4];
+                q[0] = vorrq_u8(vandq_u8(l0, low4), vshlq_n_u8(vandq_u8(hb, bits01), 4));
+                q[1] = vorrq_u8(vandq_u8(l1, low4), vshlq_n_u8(vandq_u8(hb, bits23), 2));
+                q[2] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, bits45));
+                q[3] = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4));
+                for (int k = 0; k < 4; k++) {
+                    int8x16_t x = vsubq_s8(vreinterpretq_s8_u8(q[k]), offset);
+                    int8x16_t y = vld1q_s8(a[b].qs + 128 * h + 32 * k + 16 * j);
+                    sumi = vmlaq_n_s32(sumi, dot16(vdupq_n_s32(0), x, y),
+                                       w[b].scales[8 * h + 2 * k + j]);
+                }
+            }
+        }
+        sum += a[b].d * half_to_f32(w[b].d) * (float)vaddvq_s32(sumi);
+    }
+    return sum;
+}
+
+#else
+typedef int dot_neon_unused; /* ISO C wants a non-empty file */
+#endif /* __aarch64__ */

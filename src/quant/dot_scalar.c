@@ -1,0 +1,162 @@
+/* Portable reference dot products, one per (weight, activation) pair.
+ *
+ * The quantized kernels follow ggml's organisation: an exact integer dot
+ * product per block (or per sub-block, weighted by its integer scale), then
+ * one float multiply by the block scales and a float sum over blocks. The
+ * SIMD kernels (dot_avx2.c, dot_neon.c) compute the same integers and differ
+ * from these only in the order of the float additions.
+ *
+ * Activation blocks (q8_0, q8_K) hold values in [-127, 127], as the
+ * quantizers in formats.c produce, and q8_K bsums equal the sums of their
+ * 16-element groups. */
+#include "quant/blocks.h"
+#include "quant/kernels.h"
+
+/* quant_dot_<type>_scalar: declared (and put in the tables) by dispatch.c. */
+
+/* Eight independent partial sums keep long float rows accurate and let the
+ * compiler vectorise; the tail goes to the first. */
+static void float_acc(float s[8], const float *w, const float *a, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += w[i + k] * a[i + k];
+    for (; i < n; i++) s[0] += w[i] * a[i];
+}
+
+static float float_sum(const float s[8]) {
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+float quant_dot_f32_scalar(int64_t n, const void *w, const void *a) {
+    float s[8] = {0};
+    float_acc(s, w, a, n);
+    return float_sum(s);
+}
+
+/* 16-bit weights are widened a chunk at a time (a multiple of 8, so the
+ * partial sums see the same sequence as one pass would). */
+enum { CHUNK = 256 };
+
+/* f16_to_f32 as selects the compiler can vectorise (types.c's version
+ * loops over subnormals); the same value for every input. */
+static inline float half_to_f32(uint16_t h) {
+    uint32_t em = h & 0x7fffu;
+    union { uint32_t u; float f; } normal = {(em << 13) + ((127u - 15u) << 23)}, sub;
+    sub.f = (float)em * 0x1p-24f;                      /* subnormal, zero: exact */
+    uint32_t special = 0x7f800000u | ((em & 0x3ffu) << 13); /* inf, NaN */
+    uint32_t u = em >= 0x7c00u ? special : em >= 0x0400u ? normal.u : sub.u;
+    union { uint32_t u; float f; } v = {u | (uint32_t)(h & 0x8000u) << 16};
+    return v.f;
+}
+
+static float dot_half(int64_t n, const uint16_t *w, const float *a, int is_bf16) {
+    float s[8] = {0}, buf[CHUNK];
+    for (int64_t c = 0; c < n; c += CHUNK) {
+        int64_t len = n - c < CHUNK ? n - c : CHUNK;
+        for (int64_t i = 0; i < len; i++)
+            buf[i] = is_bf16 ? bf16_to_f32(w[c + i]) : half_to_f32(w[c + i]);
+        float_acc(s, buf, a + c, len);
+    }
+    return float_sum(s);
+}
+
+float quant_dot_f16_scalar(int64_t n, const void *w, const void *a) { return dot_half(n, w, a, 0); }
+float quant_dot_bf16_scalar(int64_t n, const void *w, const void *a) { return dot_half(n, w, a, 1); }
+
+static int32_t dot_i8(const int8_t *x, const int8_t *y, int len) {
+    int32_t s = 0;
+    for (int i = 0; i < len; i++) s += (int32_t)x[i] * y[i];
+    return s;
+}
+
+float quant_dot_q8_0_scalar(int64_t n, const void *wv, const void *av) {
+    const block_q8_0 *w = wv;
+    const block_q8_0 *a = av;
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        int32_t isum = dot_i8(w[b].qs, a[b].qs, QK8_0);
+        sum += f16_to_f32(w[b].d) * f16_to_f32(a[b].d) * (float)isum;
+    }
+    return sum;
+}
+
+float quant_dot_q4_0_scalar(int64_t n, const void *wv, const void *av) {
+    const block_q4_0 *w = wv;
+    const block_q8_0 *a = av;
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        int8_t q[QK4_0];
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            q[j] = (int8_t)((w[b].qs[j] & 0xF) - 8);
+            q[j + QK4_0 / 2] = (int8_t)((w[b].qs[j] >> 4) - 8);
+        }
+        int32_t isum = dot_i8(q, a[b].qs, QK4_0);
+        sum += f16_to_f32(w[b].d) * f16_to_f32(a[b].d) * (float)isum;
+    }
+    return sum;
+}
+
+/* Q4_K's 6-bit (scale, min) of sub-block j, packed in 12 bytes. */
+static void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+/* Per super-block: d·Σ_j sc_j·Σ(q·a) − dmin·Σ_j m_j·Σa, the Σa of each
+ * 32-element sub-block taken from two q8_K bsums. */
+float quant_dot_q4_K_scalar(int64_t n, const void *wv, const void *av) {
+    const block_q4_K *w = wv;
+    const block_q8_K *a = av;
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *qs = w[b].qs;
+        const int8_t *y = a[b].qs;
+        int32_t isum = 0, imin = 0;
+        for (int j = 0; j < QK_K / 32; j++) {
+            int sc, m;
+            q4k_scale_min(w[b].scales, j, &sc, &m);
+            /* sub-block j: nibble (j & 1) of bytes qs[32·(j/2) ..] */
+            const uint8_t *q = qs + 32 * (j / 2);
+            int shift = 4 * (j & 1);
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += ((q[l] >> shift) & 0xF) * y[32 * j + l];
+            isum += sc * s;
+            imin += m * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        }
+        float d = a[b].d * f16_to_f32(w[b].d);
+        float dmin = a[b].d * f16_to_f32(w[b].dmin);
+        sum += d * (float)isum - dmin * (float)imin;
+    }
+    return sum;
+}
+
+/* Per super-block: d·Σ_g sc_g·Σ((q − 32)·a) over 16 groups of 16. */
+float quant_dot_q6_K_scalar(int64_t n, const void *wv, const void *av) {
+    const block_q6_K *w = wv;
+    const block_q8_K *a = av;
+    float sum = 0;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int8_t q[QK_K];
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
+            int8_t *o = q + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                o[l] = (int8_t)(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+                o[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                o[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+        }
+        int32_t isum = 0;
+        for (int g = 0; g < QK_K / 16; g++)
+            isum += w[b].scales[g] * dot_i8(q + 16 * g, a[b].qs + 16 * g, 16);
+        sum += a[b].d * f16_to_f32(w[b].d) * (float)isum;
+    }
+    return sum;
+}
+

@@ -1,0 +1,93 @@
+/* Reference (scalar) quantizers and dequantizers for the ggml block formats
+ * Q4_0 and Q8_0. The K-quants live in formats_k.c.
+ *
+ * The aim is byte equality with ggml's quantize_row_*_ref: a GGUF file we
+ * write must be the file llama-quantize writes. That pins down more than the
+ * algorithm: every float operation must happen in the same order and with
+ * the same kind of operation (a division is not a multiplication by an
+ * inverse), and the f16 scales are rounded to nearest even (f32_to_f16).
+ * Nothing may be fused into an FMA (pragma below): ggml's portable build
+ * rounds every product, and a fused one changes the last bit of some sums
+ * and with it, occasionally, a chosen scale. */
+#include "quant/formats.h"
+
+#include <math.h>
+
+#include "quant/types.h"
+
+/* Never fuse a*b+c into one FMA, even where the target has FMA and the
+ * compiler would (GCC in GNU modes, Clang by default): ggml's reference
+ * build rounds every product, and so must we. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+void quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t n) {
+    const int64_t nb = n / QK4_0;
+    for (int64_t b = 0; b < nb; b++, x += QK4_0) {
+        /* The element of largest magnitude, with its sign: it is mapped to
+         * level -8, the one level of the 16 that has no positive partner, so
+         * the biggest value is represented exactly (up to f16 rounding of d). */
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QK4_0; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -8;
+        /* The levels use the f32 d, not the f16-rounded one that is stored. */
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = f32_to_f16(d);
+
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            /* +8.5 then truncation: round half up onto levels 0..16; level 16
+             * (a value of the opposite sign as large as max) is clamped to 15.
+             * x*id >= -8 (up to an ulp), so the sum is positive and truncation
+             * is floor. */
+            int lo = (int)(x[j] * id + 8.5f);
+            int hi = (int)(x[j + QK4_0 / 2] * id + 8.5f);
+            if (lo > 15) lo = 15;
+            if (hi > 15) hi = 15;
+            y[b].qs[j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+}
+
+void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n) {
+    const int64_t nb = n / QK4_0;
+    for (int64_t b = 0; b < nb; b++, y += QK4_0) {
+        const float d = f16_to_f32(x[b].d);
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            y[j] = (float)((x[b].qs[j] & 0x0F) - 8) * d;
+            y[j + QK4_0 / 2] = (float)((x[b].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+void quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t b = 0; b < nb; b++, x += QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++) {
+            const float a = fabsf(x[j]);
+            amax = amax > a ? amax : a;
+        }
+        /* Symmetric: +-amax map to +-127 (level -128 is never used). */
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = f32_to_f16(d);
+        /* roundf: halves away from zero (unlike the K-quants' nearest_int). */
+        for (int j = 0; j < QK8_0; j++) y[b].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t b = 0; b < nb; b++, y += QK8_0) {
+        const float d = f16_to_f32(x[b].d);
+        for (int j = 0; j < QK8_0; j++) y[j] = (float)x[b].qs[j] * d;
+    }
+}

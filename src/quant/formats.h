@@ -1,0 +1,24 @@
+/* Scalar reference conversions between float32 rows and each storage
+ * type. The quantizers are bit-for-bit ggml's reference quantizers
+ * (quantize_row_*_ref), so a file written here equals one ggml writes. n is
+ * a multiple of the type's block size. */
+#ifndef OLMOE_QUANT_FORMATS_H
+#define OLMOE_QUANT_FORMATS_H
+
+#include <stdint.h>
+
+#include "quant/blocks.h"
+
+void quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t n);
+void quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n);
+void quantize_row_q4_K(const float *x, block_q4_K *y, int64_t n);
+void quantize_row_q6_K(const float *x, block_q6_K *y, int64_t n);
+void quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
+
+void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n);
+void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n);
+void dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n);
+void dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
+void dequantize_row_q8_K(const block_q8_K *x, float *y, int64_t n);
+
+#endif

@@ -1,0 +1,34 @@
+/* Per-type operations behind one interface. Each instruction set has one
+ * file (dot_scalar.c: the portable reference; dot_avx2.c: x86-64 AVX2+FMA;
+ * dot_neon.c: aarch64 NEON); quant_ops_for() picks, once, the best the CPU
+ * runs (checked at run time on x86-64). */
+#ifndef OLMOE_QUANT_KERNELS_H
+#define OLMOE_QUANT_KERNELS_H
+
+#include <stdint.h>
+
+#include "quant/types.h"
+
+typedef struct {
+    tensor_type type;
+    /* Activations are converted to this type before vec_dot (as ggml does:
+     * Q8_0 for Q4_0/Q8_0 weights, Q8_K for Q4_K/Q6_K, F32 for float weights). */
+    tensor_type act_type;
+    void (*to_f32)(const void *src, float *dst, int64_t n);
+    void (*from_f32)(const float *src, void *dst, int64_t n);
+    /* Σ w[i]·a[i] over n elements: w a row of `type`, a a row of `act_type`. */
+    float (*vec_dot)(int64_t n, const void *w, const void *a);
+} quant_ops;
+
+/* NULL for a type that cannot be a weight. */
+const quant_ops *quant_ops_for(tensor_type t);
+
+/* The same tables forced to one instruction set, for tests and benchmarks:
+ * "scalar", "avx2" or "neon"; NULL if not compiled in or not supported by
+ * this CPU. */
+const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa);
+
+/* The instruction set quant_ops_for() uses. */
+const char *quant_isa(void);
+
+#endif

@@ -1,0 +1,452 @@
+/* The dot-product kernels: every SIMD kernel against the scalar reference,
+ * the scalar reference against the dequantized rows, exact integer parts
+ * (unit scales), and the dispatch tables. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "quant/blocks.h"
+#include "quant/formats.h"
+#include "quant/kernels.h"
+
+static const char *const ISAS[] = {"scalar", "avx2", "neon"};
+static const tensor_type WEIGHT_TYPES[] = {TYPE_F32,  TYPE_F16,  TYPE_BF16, TYPE_Q4_0,
+                                           TYPE_Q8_0, TYPE_Q4_K, TYPE_Q6_K};
+enum { N_ISAS = 3, N_TYPES = sizeof WEIGHT_TYPES / sizeof WEIGHT_TYPES[0] };
+
+/* ---- deterministic random numbers ---- */
+
+static uint64_t rng_state;
+static void rng_seed(uint64_t s) { rng_state = s * 0x9E3779B97F4A7C15ull + 1; }
+static uint64_t rng_u64(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static float rng_unit(void) { return (float)(rng_u64() >> 40) / (float)(1 << 24); } /* [0,1) */
+static float rng_sym(void) { return 2 * rng_unit() - 1; }                               /* [-1,1) */
+static int rng_int(int lo, int hi) { return lo + (int)(rng_u64() % (uint64_t)(hi - lo + 1)); }
+static void rng_bytes(void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) ((uint8_t *)p)[i] = (uint8_t)rng_u64();
+}
+/* A non-zero f16 scale of magnitude 2^-12 .. 2, random sign. */
+static uint16_t rng_scale_f16(void) {
+    float v = ldexpf(1 + rng_unit(), -rng_int(0, 12));
+    return f32_to_f16(rng_u64() & 1 ? -v : v);
+}
+
+/* Floats with some structure: mostly in [-1, 1], some larger outliers. */
+static void rng_floats(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = rng_sym() * (rng_int(0, 15) == 0 ? 8.0f : 1.0f);
+}
+
+/* ---- rows ---- */
+
+static int block_elems(tensor_type t) { return tensor_type_block_elems(t); }
+
+/* Weights made by quantizing random floats. */
+static void make_weights_quantized(tensor_type t, void *w, int64_t n) {
+    float *x = malloc((size_t)n * sizeof *x);
+    rng_floats(x, n);
+    quant_ops_for_isa(t, "scalar")->from_f32(x, w, n);
+    free(x);
+}
+
+/* Weights from random bits, scales kept finite and non-zero (floats: no
+ * inf/NaN, and bf16 exponents kept within 2^±20). */
+static void make_weights_raw(tensor_type t, void *w, int64_t n) {
+    rng_bytes(w, tensor_type_bytes(t, n));
+    switch (t) {
+    case TYPE_F32:
+        for (int64_t i = 0; i < n; i++)
+            ((float *)w)[i] = ldexpf(rng_sym(), rng_int(-20, 20));
+        break;
+    case TYPE_F16:
+        for (int64_t i = 0; i < n; i++) /* exponent 31 is inf/NaN: fold it away */
+            if ((((uint16_t *)w)[i] & 0x7c00) == 0x7c00) ((uint16_t *)w)[i] &= 0xbfff;
+        break;
+    case TYPE_BF16:
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t *h = (uint16_t *)w + i;
+            int e = 127 + rng_int(-20, 20);
+            *h = (uint16_t)((*h & 0x807f) | (e << 7));
+        }
+        break;
+    case TYPE_Q4_0:
+        for (int64_t b = 0; b < n / QK4_0; b++) ((block_q4_0 *)w)[b].d = rng_scale_f16();
+        break;
+    case TYPE_Q8_0:
+        for (int64_t b = 0; b < n / QK8_0; b++) ((block_q8_0 *)w)[b].d = rng_scale_f16();
+        break;
+    case TYPE_Q4_K:
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            ((block_q4_K *)w)[b].d = rng_scale_f16();
+            ((block_q4_K *)w)[b].dmin = rng_scale_f16();
+        }
+        break;
+    case TYPE_Q6_K:
+        for (int64_t b = 0; b < n / QK_K; b++) ((block_q6_K *)w)[b].d = rng_scale_f16();
+        break;
+    default: break;
+    }
+}
+
+/* Sets every scale of a block row to 1 (for exact integer checks). */
+static void unit_scales(tensor_type t, void *w, int64_t n) {
+    uint16_t one = f32_to_f16(1.0f);
+    for (int64_t b = 0; b < n / block_elems(t); b++) switch (t) {
+        case TYPE_Q4_0: ((block_q4_0 *)w)[b].d = one; break;
+        case TYPE_Q8_0: ((block_q8_0 *)w)[b].d = one; break;
+        case TYPE_Q4_K: ((block_q4_K *)w)[b].d = ((block_q4_K *)w)[b].dmin = one; break;
+        case TYPE_Q6_K: ((block_q6_K *)w)[b].d = one; break;
+        default: break;
+        }
+}
+
+static size_t act_bytes(tensor_type act, int64_t n) { return tensor_type_bytes(act, n); }
+
+/* Activations from random floats through the real quantizers. */
+static void make_act_quantized(tensor_type act, void *a, int64_t n) {
+    float *x = malloc((size_t)n * sizeof *x);
+    rng_floats(x, n);
+    switch (act) {
+    case TYPE_F32: memcpy(a, x, (size_t)n * sizeof *x); break;
+    case TYPE_Q8_0: quantize_row_q8_0(x, a, n); break;
+    case TYPE_Q8_K: quantize_row_q8_K(x, a, n); break;
+    default: break;
+    }
+    free(x);
+}
+
+/* Activation blocks from random levels in [-127, 127] (the quantizers'
+ * range), with matching bsums; unit scales if `unit`. */
+static void make_act_raw(tensor_type act, void *a, int64_t n, int unit) {
+    if (act == TYPE_F32) {
+        for (int64_t i = 0; i < n; i++) ((float *)a)[i] = ldexpf(rng_sym(), rng_int(-8, 8));
+    } else if (act == TYPE_Q8_0) {
+        for (int64_t b = 0; b < n / QK8_0; b++) {
+            block_q8_0 *y = (block_q8_0 *)a + b;
+            y->d = unit ? f32_to_f16(1.0f) : rng_scale_f16();
+            for (int j = 0; j < QK8_0; j++) y->qs[j] = (int8_t)rng_int(-127, 127);
+        }
+    } else if (act == TYPE_Q8_K) {
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            block_q8_K *y = (block_q8_K *)a + b;
+            y->d = unit ? 1.0f : ldexpf(1 + rng_unit(), -rng_int(2, 12));
+            for (int g = 0; g < QK_K / 16; g++) {
+                int s = 0;
+                for (int l = 0; l < 16; l++) s += y->qs[16 * g + l] = (int8_t)rng_int(-127, 127);
+                y->bsums[g] = (int16_t)s;
+            }
+        }
+    }
+}
+
+static void act_to_f32(tensor_type act, const void *a, float *x, int64_t n) {
+    switch (act) {
+    case TYPE_F32: memcpy(x, a, (size_t)n * sizeof *x); break;
+    case TYPE_Q8_0: dequantize_row_q8_0(a, x, n); break;
+    case TYPE_Q8_K: dequantize_row_q8_K(a, x, n); break;
+    default: break;
+    }
+}
+
+/* Σ w·a of the dequantized rows in double, and Σ|w·a| (the error scale). */
+static double ref_dot(tensor_type t, const void *w, const void *a, int64_t n, double *mag) {
+    const quant_ops *ops = quant_ops_for_isa(t, "scalar");
+    float *wf = malloc((size_t)n * sizeof *wf), *af = malloc((size_t)n * sizeof *af);
+    ops->to_f32(w, wf, n);
+    act_to_f32(ops->act_type, a, af, n);
+    double s = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s += (double)wf[i] * af[i];
+        m += fabs((double)wf[i] * af[i]);
+    }
+    free(wf);
+    free(af);
+    *mag = m;
+    return s;
+}
+
+/* Relative tolerances on Σ|w·a|. SIMD vs scalar differ only in the order
+ * of float additions. The dequantized reference also rounds each weight
+ * separately (e.g. Q4_K's d·sc·q − dmin·m), which with random raw blocks
+ * can cancel, hence the looser bound there. */
+#define TOL_ISA 1e-5
+#define TOL_REF 1e-4
+
+static int has_isa(const char *isa) { return quant_ops_for_isa(TYPE_F32, isa) != NULL; }
+
+/* ---- tests ---- */
+
+static const int64_t SIZES[] = {1, 7, 33, 256, 512, 4096, 11008};
+enum { N_SIZES = sizeof SIZES / sizeof SIZES[0] };
+
+static void test_dot_random(void) {
+    double worst_isa = 0, worst_ref = 0;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        tensor_type t = WEIGHT_TYPES[ti];
+        const quant_ops *ref_ops = quant_ops_for_isa(t, "scalar");
+        CHECK(ref_ops != NULL);
+        if (!ref_ops) continue;
+        for (int si = 0; si < N_SIZES; si++) {
+            int64_t n = SIZES[si];
+            if (n % block_elems(t)) continue;
+            void *w = malloc(tensor_type_bytes(t, n));
+            void *a = malloc(act_bytes(ref_ops->act_type, n));
+            for (int mode = 0; mode < 4; mode++) { /* bit 0: raw weights, bit 1: raw activations */
+                rng_seed(1000 * (uint64_t)t + 10 * (uint64_t)si + (uint64_t)mode);
+                if (mode & 1) make_weights_raw(t, w, n);
+                else make_weights_quantized(t, w, n);
+                if (mode & 2) make_act_raw(ref_ops->act_type, a, n, 0);
+                else make_act_quantized(ref_ops->act_type, a, n);
+
+                double mag;
+                double ref = ref_dot(t, w, a, n, &mag);
+                float scalar = ref_ops->vec_dot(n, w, a);
+                double err = fabs(scalar - ref) / (mag > 0 ? mag : 1);
+                if (err > worst_ref) worst_ref = err;
+                CHECK_MSG(err <= TOL_REF, "%s n=%lld mode=%d: scalar %.9g vs dequantized %.9g",
+                          tensor_type_name(t), (long long)n, mode, scalar, ref);
+                for (int ii = 1; ii < N_ISAS; ii++) {
+                    const quant_ops *ops = quant_ops_for_isa(t, ISAS[ii]);
+                    if (!ops) continue;
+                    float got = ops->vec_dot(n, w, a);
+                    double e = fabs((double)got - scalar) / (mag > 0 ? mag : 1);
+                    if (e > worst_isa) worst_isa = e;
+                    CHECK_MSG(e <= TOL_ISA, "%s %s n=%lld mode=%d: %.9g vs scalar %.9g",
+                              ISAS[ii], tensor_type_name(t), (long long)n, mode, got, scalar);
+                }
+            }
+            free(w);
+            free(a);
+        }
+    }
+    printf("worst relative error: SIMD vs scalar %.3g, scalar vs dequantized %.3g\n", worst_isa,
+           worst_ref);
+}
+
+/* With every scale 1 the result is an integer; with random levels (random
+ * signs) the partial sums stay well below 2^24, so every ISA must return
+ * exactly the integer Σ w·a computed here from the dequantized values. */
+static void test_dot_exact(void) {
+    static const int64_t sizes[] = {32, 64, 256, 1024};
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        tensor_type t = WEIGHT_TYPES[ti];
+        if (block_elems(t) == 1) continue;
+        const quant_ops *ref_ops = quant_ops_for_isa(t, "scalar");
+        for (int si = 0; si < 4; si++) {
+            int64_t n = sizes[si];
+            if (n % block_elems(t)) continue;
+            for (int rep = 0; rep < 8; rep++) {
+                void *w = malloc(tensor_type_bytes(t, n));
+                void *a = malloc(act_bytes(ref_ops->act_type, n));
+                rng_seed(77 + 100 * (uint64_t)t + 10 * (uint64_t)si + (uint64_t)rep);
+                make_weights_raw(t, w, n);
+                unit_scales(t, w, n);
+                make_act_raw(ref_ops->act_type, a, n, 1);
+                float *wf = malloc((size_t)n * sizeof *wf), *af = malloc((size_t)n * sizeof *af);
+                ref_ops->to_f32(w, wf, n);
+                act_to_f32(ref_ops->act_type, a, af, n);
+                int64_t exact = 0;
+                for (int64_t i = 0; i < n; i++) exact += (int64_t)wf[i] * (int64_t)af[i];
+                CHECK(llabs(exact) < (1 << 24)); /* else float could not hold it */
+                for (int ii = 0; ii < N_ISAS; ii++) {
+                    const quant_ops *ops = quant_ops_for_isa(t, ISAS[ii]);
+                    if (!ops) continue;
+                    float got = ops->vec_dot(n, w, a);
+                    CHECK_MSG(got == (float)exact, "%s %s n=%lld rep=%d: %.9g vs exact %lld",
+                              ISAS[ii], tensor_type_name(t), (long long)n, rep, got,
+                              (long long)exact);
+                }
+                free(wf);
+                free(af);
+                free(w);
+                free(a);
+            }
+        }
+    }
+}
+
+/* A single changed weight bit must change the result (guards against a
+ * kernel that ignores part of a block). */
+static void test_dot_sensitivity(void) {
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        tensor_type t = WEIGHT_TYPES[ti];
+        if (block_elems(t) == 1) continue;
+        const quant_ops *ref_ops = quant_ops_for_isa(t, "scalar");
+        int64_t n = 512;
+        size_t wb = tensor_type_bytes(t, n);
+        uint8_t *w = malloc(wb);
+        void *a = malloc(act_bytes(ref_ops->act_type, n));
+        rng_seed(4242 + (uint64_t)t);
+        make_weights_raw(t, w, n);
+        unit_scales(t, w, n);
+        make_act_raw(ref_ops->act_type, a, n, 1);
+        /* Activation levels are non-zero except by chance; force them so. */
+        for (int64_t i = 0; i < n; i++) {
+            if (ref_ops->act_type == TYPE_Q8_0) {
+                int8_t *q = &((block_q8_0 *)a)[i / QK8_0].qs[i % QK8_0];
+                if (!*q) *q = 1;
+            } else {
+                block_q8_K *y = &((block_q8_K *)a)[i / QK_K];
+                if (!y->qs[i % QK_K]) {
+                    y->qs[i % QK_K] = 1;
+                    y->bsums[(i % QK_K) / 16]++;
+                }
+            }
+        }
+        for (int ii = 0; ii < N_ISAS; ii++) {
+            const quant_ops *ops = quant_ops_for_isa(t, ISAS[ii]);
+            if (!ops) continue;
+            float base = ops->vec_dot(n, w, a);
+            int missed = 0;
+            float *wf0 = malloc((size_t)n * sizeof *wf0), *wf1 = malloc((size_t)n * sizeof *wf1);
+            ops->to_f32(w, wf0, n);
+            for (size_t byte = 0; byte < wb; byte++) {
+                for (int bit = 0; bit < 8; bit++) {
+                    w[byte] ^= (uint8_t)(1 << bit);
+                    ops->to_f32(w, wf1, n);
+                    /* Only flips that change exactly one dequantized weight
+                     * must change the dot (scale flips may cancel). */
+                    int changed = 0;
+                    for (int64_t i = 0; i < n; i++) changed += wf0[i] != wf1[i];
+                    if (changed == 1 && ops->vec_dot(n, w, a) == base) missed++;
+                    w[byte] ^= (uint8_t)(1 << bit);
+                }
+            }
+            CHECK_MSG(missed == 0, "%s %s: %d single-weight bit flips left the dot unchanged",
+                      ISAS[ii], tensor_type_name(t), missed);
+            free(wf0);
+            free(wf1);
+        }
+        free(w);
+        free(a);
+    }
+}
+
+/* Every f16 bit pattern through each f16 kernel, both the scalar tail
+ * (n = 1) and the vector body (n = 32: 32 copies, activation e_0). */
+static void test_f16_all_values(void) {
+    const quant_ops *ref = quant_ops_for_isa(TYPE_F16, "scalar");
+    float *want = malloc(65536 * sizeof *want), e0[32] = {1.0f};
+    uint16_t *all = malloc(65536 * sizeof *all), row[32];
+    for (uint32_t h = 0; h < 65536; h++) all[h] = (uint16_t)h;
+    ref->to_f32(all, want, 65536);
+    for (int ii = 0; ii < N_ISAS; ii++) {
+        const quant_ops *ops = quant_ops_for_isa(TYPE_F16, ISAS[ii]);
+        if (!ops) continue;
+        int bad = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            for (int k = 0; k < 32; k++) row[k] = (uint16_t)h;
+            float w = 0.0f + want[h];
+            float got1 = ops->vec_dot(1, &all[h], e0), got32 = ops->vec_dot(32, row, e0);
+            if (isfinite(w)) bad += got1 != w || got32 != w;
+            else bad += !(got1 == w || (isnan(got1) && isnan(w))) || !isnan(got32); /* inf·0 */
+        }
+        CHECK_MSG(bad == 0, "%s: %d f16 values convert differently from to_f32", ISAS[ii], bad);
+    }
+    free(want);
+    free(all);
+}
+
+static void test_tables(void) {
+    const char *isa = quant_isa();
+    CHECK_MSG(!strcmp(isa, "scalar") || !strcmp(isa, "avx2") || !strcmp(isa, "neon"), "%s", isa);
+    CHECK(has_isa("scalar"));
+    CHECK(quant_ops_for_isa(TYPE_F32, "sse9") == NULL);
+    CHECK(quant_ops_for_isa(TYPE_F32, NULL) == NULL);
+    static const tensor_type not_weights[] = {TYPE_Q8_K, TYPE_I32, TYPE_I64, TYPE_F64};
+    for (int i = 0; i < 4; i++) {
+        CHECK(quant_ops_for(not_weights[i]) == NULL);
+        for (int ii = 0; ii < N_ISAS; ii++) CHECK(quant_ops_for_isa(not_weights[i], ISAS[ii]) == NULL);
+    }
+    printf("isa: %s (available:", isa);
+    for (int ii = 0; ii < N_ISAS; ii++)
+        if (has_isa(ISAS[ii])) printf(" %s", ISAS[ii]);
+    printf(")\n");
+
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        tensor_type t = WEIGHT_TYPES[ti];
+        const quant_ops *ops = quant_ops_for(t), *ref = quant_ops_for_isa(t, "scalar");
+        CHECK(ops && ref);
+        if (!ops || !ref) continue;
+        CHECK(ops == quant_ops_for_isa(t, isa));
+        CHECK_INT_EQ(ops->type, t);
+        tensor_type want_act = block_elems(t) == 1 ? TYPE_F32 : block_elems(t) == QK_K ? TYPE_Q8_K : TYPE_Q8_0;
+        for (int ii = 0; ii < N_ISAS; ii++) {
+            const quant_ops *o = quant_ops_for_isa(t, ISAS[ii]);
+            if (!o) continue;
+            CHECK_INT_EQ(o->type, t);
+            CHECK_INT_EQ(o->act_type, want_act);
+            CHECK(o->to_f32 && o->from_f32 && o->vec_dot);
+        }
+
+        /* Conversions: byte-identical to the scalar table's, both ways. */
+        int64_t n = 4096;
+        size_t nb = tensor_type_bytes(t, n);
+        float *x = malloc((size_t)n * sizeof *x), *y0 = malloc((size_t)n * sizeof *y0),
+              *y1 = malloc((size_t)n * sizeof *y1);
+        uint8_t *q0 = malloc(nb), *q1 = malloc(nb);
+        rng_seed(99 + (uint64_t)t);
+        rng_floats(x, n);
+        ref->from_f32(x, q0, n);
+        ops->from_f32(x, q1, n);
+        CHECK_MSG(memcmp(q0, q1, nb) == 0, "%s from_f32 differs from scalar", tensor_type_name(t));
+        ref->to_f32(q0, y0, n);
+        ops->to_f32(q0, y1, n);
+        CHECK_MSG(memcmp(y0, y1, (size_t)n * sizeof *y0) == 0, "%s to_f32 differs from scalar",
+                  tensor_type_name(t));
+        /* Round trip stays close (ties the tables to the formats). */
+        double err = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++) {
+            err += fabs((double)y0[i] - x[i]);
+            mag += fabs((double)x[i]);
+        }
+        double bound = (t == TYPE_Q4_0 || t == TYPE_Q4_K) ? 0.3 : 0.05;
+        CHECK_MSG(err / mag < bound, "%s round trip error %.3g", tensor_type_name(t), err / mag);
+        free(x);
+        free(y0);
+        free(y1);
+        free(q0);
+        free(q1);
+    }
+}
+
+/* OLMOE_ISA=scalar must force the scalar path: checked in a child process,
+ * since the choice is made once per process. */
+static void test_env_override(const char *self) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("OLMOE_ISA", "scalar", 1);
+        setenv("OLMOE_TEST_KERNELS_CHILD", "1", 1);
+        execl(self, self, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        printf("OLMOE_ISA override: skipped (cannot re-execute %s)\n", self);
+        return;
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child with OLMOE_ISA=scalar status %d",
+              status);
+}
+
+int main(int argc, char **argv) {
+    if (getenv("OLMOE_TEST_KERNELS_CHILD")) return strcmp(quant_isa(), "scalar") == 0 ? 0 : 1;
+    test_tables();
+    test_f16_all_values();
+    test_dot_random();
+    test_dot_exact();
+    test_dot_sensitivity();
+    if (argc > 0) test_env_override(argv[0]);
+    return check_report("test_kernels");
+}
