@@ -535,7 +535,7 @@ static void test_parse_eos(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *shared = argc > 1 ? argv[1] : "/work/shared";
+    const char *shared = argc > 1 ? argv[1] : "../shared";
     test_real_configs(shared);
     test_rope();
     test_fields();

@@ -676,7 +676,7 @@ static void test_real_folder(const char *shared) {
 }
 
 int main(int argc, char **argv) {
-    const char *shared = argc > 1 ? argv[1] : "/work/shared";
+    const char *shared = argc > 1 ? argv[1] : "../shared";
     strcpy(tmpdir, "/tmp/olmoe_st_XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
