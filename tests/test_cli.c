@@ -84,6 +84,15 @@ static cJSON *run_json(const char *input, const char *const *args) {
     return j;
 }
 
+/* Reference tensor "case<ci>.<what>", or NULL. */
+static const tensor *ref_tensor(const safetensors_file *f, int ci, const char *what) {
+    char name[64];
+    snprintf(name, sizeof name, "case%d.%s", ci, what);
+    for (int i = 0; i < f->n_tensors; i++)
+        if (!strcmp(f->tensors[i].name, name)) return &f->tensors[i];
+    return NULL;
+}
+
 static void check_generate_and_logits(const char *model) {
     char dir[512], path[600];
     snprintf(dir, sizeof dir, "%s/reference/models/%s", shared, model);
@@ -109,18 +118,8 @@ static void check_generate_and_logits(const char *model) {
         if (ci < 2) { /* the logits form; the library test covers every case */
             const char *lg[] = {"logits", "-m", dir, "--text", text, "--top", "64", "--json", NULL};
             cJSON *l = run_json(NULL, lg);
-            char name[64];
-            snprintf(name, sizeof name, "case%d.lse", ci);
-            const tensor *lse = NULL, *tl = NULL, *tid = NULL;
-            for (int i = 0; i < rt.n_tensors; i++) {
-                if (!strcmp(rt.tensors[i].name, name)) lse = &rt.tensors[i];
-            }
-            snprintf(name, sizeof name, "case%d.top_logits", ci);
-            for (int i = 0; i < rt.n_tensors; i++)
-                if (!strcmp(rt.tensors[i].name, name)) tl = &rt.tensors[i];
-            snprintf(name, sizeof name, "case%d.top_ids", ci);
-            for (int i = 0; i < rt.n_tensors; i++)
-                if (!strcmp(rt.tensors[i].name, name)) tid = &rt.tensors[i];
+            const tensor *lse = ref_tensor(&rt, ci, "lse"), *tl = ref_tensor(&rt, ci, "top_logits"),
+                         *tid = ref_tensor(&rt, ci, "top_ids");
             const cJSON *pos = cJSON_GetObjectItem(l, "positions");
             CHECK(lse && tl && tid && cJSON_GetArraySize(pos) == (int)lse->shape[0]);
             for (int p = 0; lse && tl && tid && p < cJSON_GetArraySize(pos); p++) {

@@ -46,19 +46,6 @@ static void history_free(history *h) {
     free(h->msgs);
 }
 
-typedef struct {
-    const olmoe_model *m;
-    utf8_stream out;
-} stream_state;
-
-static void print_token(int32_t id, void *user) {
-    stream_state *s = user;
-    if (olmoe_token_is_special(s->m, id)) return;
-    size_t len;
-    const char *b = olmoe_token_bytes(s->m, id, &len);
-    if (b) utf8_stream_write(&s->out, stdout, b, len);
-}
-
 /* Renders and tokenizes the conversation with a generation prompt, dropping
  * old turns until it leaves room for at least `reserve` new tokens. */
 static int render(const olmoe_model *m, history *h, int has_system, int n_ctx, int reserve,
@@ -120,7 +107,7 @@ static int chat_loop(olmoe_model *m, olmoe_context *ctx, olmoe_sampler *s, const
         while (keep < n_cached && keep + 1 < n_seq && cached[keep] == seq[keep]) keep++;
         olmoe_context_truncate(ctx, (int)keep);
         size_t n_prompt = n_seq;
-        stream_state ss = {m, {{0}, 0}};
+        token_printer ss = {m, {{0}, 0}, 0};
         gen_stats st;
         if (generate(ctx, m, s, &seq, &n_seq, keep, g, print_token, &ss, &st)) {
             rc = report("generate");

@@ -20,20 +20,6 @@ static void usage(void) {
     gen_usage();
 }
 
-typedef struct {
-    const olmoe_model *m;
-    utf8_stream out;
-    int quiet;
-} stream_state;
-
-static void print_token(int32_t id, void *user) {
-    stream_state *s = user;
-    if (s->quiet || olmoe_token_is_special(s->m, id)) return;
-    size_t len;
-    const char *b = olmoe_token_bytes(s->m, id, &len);
-    if (b) utf8_stream_write(&s->out, stdout, b, len);
-}
-
 static int print_json(const olmoe_model *m, const int32_t *seq, size_t n_prompt, size_t n_seq) {
     char *text;
     /* As transformers' tokenizer.decode(ids): special tokens kept. */
@@ -72,7 +58,7 @@ static int run(const common_opts *o, const gen_opts *g) {
         goto done;
     }
     if (olmoe_sampler_new(&g->sampling, &s)) { report("sampler"); goto done; }
-    stream_state ss = {m, {{0}, 0}, o->json};
+    token_printer ss = {m, {{0}, 0}, o->json};
     if (!o->json) { fputs(prompt, stdout); fflush(stdout); }
     size_t n_prompt = n_seq;
     gen_stats st;

@@ -170,6 +170,14 @@ void utf8_stream_flush(utf8_stream *s, FILE *out) {
     s->n_pending = 0;
 }
 
+void print_token(int32_t id, void *printer) {
+    token_printer *p = printer;
+    if (p->quiet || olmoe_token_is_special(p->m, id)) return;
+    size_t len;
+    const char *b = olmoe_token_bytes(p->m, id, &len);
+    if (b) utf8_stream_write(&p->out, stdout, b, len);
+}
+
 cJSON *json_id_array(const int32_t *ids, size_t n) {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));

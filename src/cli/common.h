@@ -58,6 +58,15 @@ typedef struct {
 void utf8_stream_write(utf8_stream *s, FILE *out, const char *bytes, size_t len);
 void utf8_stream_flush(utf8_stream *s, FILE *out);
 
+/* Streams generated tokens to stdout as text (special tokens skipped, as
+ * llama.cpp prints them); matches generation.h's token_fn. */
+typedef struct {
+    const olmoe_model *m;
+    utf8_stream out;
+    int quiet; /* print nothing (e.g. --json) */
+} token_printer;
+void print_token(int32_t id, void *printer);
+
 /* Prints an id list as a JSON array into a cJSON-free string buffer. */
 struct cJSON;
 struct cJSON *json_id_array(const int32_t *ids, size_t n);

@@ -143,16 +143,10 @@ static olmoe_status rename_tensors(const gguf_file *g, model_arch arch, tensor *
                             g->file.path, t->name);
             break;
         }
-        size_t slab = t->nbytes / (size_t)t->shape[0]; /* one expert's matrix */
         for (int64_t e = 0; e < t->shape[0] && !st; e++) {
             char full[300];
             snprintf(full, sizeof full, "%s.%lld.%s.weight", name, (long long)e, part);
-            v[n] = *t;
-            v[n].n_dims = 2;
-            v[n].shape[0] = t->shape[1];
-            v[n].shape[1] = t->shape[2];
-            v[n].data = (const char *)t->data + (size_t)e * slab;
-            v[n].nbytes = slab;
+            v[n] = tensor_stack_slice(t, e, 0, t->shape[1]);
             v[n].name = strdup(full);
             if (!v[n++].name) st = olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
         }

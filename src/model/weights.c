@@ -115,20 +115,6 @@ static olmoe_status bind_ffn(olmoe_model *m, const char *prefix, ffn_weights *f)
     return OLMOE_OK;
 }
 
-/* A [rows, cols] view of rows [r0, r0+rows) of expert e of a stacked
- * [E, R, cols] tensor (transformers-5 fused expert parameters). */
-static tensor expert_slice(const tensor *t, int e, int64_t r0, int64_t rows) {
-    tensor v = *t;
-    int64_t cols = t->shape[2];
-    size_t row_bytes = tensor_type_bytes(t->type, cols);
-    v.n_dims = 2;
-    v.shape[0] = rows;
-    v.shape[1] = cols;
-    v.data = (const char *)t->data + ((size_t)e * (size_t)t->shape[1] + (size_t)r0) * row_bytes;
-    v.nbytes = (size_t)rows * row_bytes;
-    return v;
-}
-
 static olmoe_status bind_experts(olmoe_model *m, int l, layer_weights *w) {
     const model_config *c = &m->cfg;
     int64_t D = c->d_model, F = c->d_ff, E = c->n_experts;
@@ -143,9 +129,9 @@ static olmoe_status bind_experts(olmoe_model *m, int l, layer_weights *w) {
     if (gate_up) { /* fused layout: gate rows first, then up rows */
         if ((st = find(m, lname(n, l, "mlp.experts.down_proj"), 0, &down, 3, E, D, F))) return st;
         for (int e = 0; e < E; e++) {
-            w->experts[e].gate = expert_slice(gate_up, e, 0, F);
-            w->experts[e].up = expert_slice(gate_up, e, F, F);
-            w->experts[e].down = expert_slice(down, e, 0, D);
+            w->experts[e].gate = tensor_stack_slice(gate_up, e, 0, F);
+            w->experts[e].up = tensor_stack_slice(gate_up, e, F, F);
+            w->experts[e].down = tensor_stack_slice(down, e, 0, D);
         }
         return OLMOE_OK;
     }

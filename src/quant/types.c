@@ -44,6 +44,17 @@ int64_t tensor_numel(const tensor *t) {
     return n;
 }
 
+tensor tensor_stack_slice(const tensor *t, int64_t e, int64_t r0, int64_t rows) {
+    tensor v = *t;
+    const size_t row_bytes = tensor_type_bytes(t->type, t->shape[2]);
+    v.n_dims = 2;
+    v.shape[0] = rows;
+    v.shape[1] = t->shape[2];
+    v.data = (const char *)t->data + ((size_t)e * (size_t)t->shape[1] + (size_t)r0) * row_bytes;
+    v.nbytes = (size_t)rows * row_bytes;
+    return v;
+}
+
 /* IEEE binary16 -> binary32, including subnormals, inf and NaN. */
 float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;

@@ -39,6 +39,10 @@ const char *tensor_type_name(tensor_type t);
 /* Bytes of n elements of type t (n a multiple of the type's block size). */
 size_t tensor_type_bytes(tensor_type t, int64_t n);
 int64_t tensor_numel(const tensor *t);
+/* A [rows, C] view of rows [r0, r0+rows) of matrix e of a stacked
+ * [E, R, C] tensor (stacked experts of GGUF files and of transformers-5
+ * fused checkpoints). The view shares the name and data of t. */
+tensor tensor_stack_slice(const tensor *t, int64_t e, int64_t r0, int64_t rows);
 
 /* Elements per block (1 for plain types) and bytes per block. */
 int tensor_type_block_elems(tensor_type t);
