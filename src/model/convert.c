@@ -150,6 +150,10 @@ static olmoe_status plan(const olmoe_model *m, const file_kind *k, out_tensor **
     return st;
 }
 
+/* Runs a writer call only while everything before it succeeded (used by
+ * write_metadata and write_tokenizer, both with a local `st`). */
+#define PUT(call) do { if (!st) st = (call); } while (0)
+
 /* Architecture and tokenizer metadata, as llama.cpp's converter writes it. */
 static olmoe_status write_metadata(gguf_writer *w, const olmoe_model *m, const file_kind *k,
                                    const char *name) {
@@ -158,7 +162,6 @@ static olmoe_status write_metadata(gguf_writer *w, const olmoe_model *m, const f
     char key[128];
     olmoe_status st = OLMOE_OK;
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
-#define PUT(call) do { if (!st) st = (call); } while (0)
     PUT(gguf_writer_add_str(w, "general.architecture", a));
     PUT(gguf_writer_add_str(w, "general.name", name));
     PUT(gguf_writer_add_u32(w, "general.file_type", (uint32_t)k->ftype));

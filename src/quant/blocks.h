@@ -40,6 +40,20 @@ typedef struct {
     int16_t bsums[QK_K / 16];  /* sums of qs in groups of 16 */
 } block_q8_K;
 
+/* The 8 (scale, min) 6-bit pairs of a Q4_K block: pairs 0..3 sit in the low
+ * 6 bits of bytes 0..3 (scale) and 4..7 (min); pairs 4..7 keep their low 4
+ * bits in bytes 8..11 (scale low nibble, min high nibble) and their top 2
+ * bits in the spare high bits of bytes 0..3 (scale) and 4..7 (min). */
+static inline void q4k_get_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");

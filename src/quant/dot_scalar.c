@@ -96,17 +96,6 @@ float quant_dot_q4_0_scalar(int64_t n, const void *wv, const void *av) {
     return sum;
 }
 
-/* Q4_K's 6-bit (scale, min) of sub-block j, packed in 12 bytes. */
-static void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 /* Per super-block: d·Σ_j sc_j·Σ(q·a) − dmin·Σ_j m_j·Σa, the Σa of each
  * 32-element sub-block taken from two q8_K bsums. */
 float quant_dot_q4_K_scalar(int64_t n, const void *wv, const void *av) {
@@ -118,8 +107,8 @@ float quant_dot_q4_K_scalar(int64_t n, const void *wv, const void *av) {
         const int8_t *y = a[b].qs;
         int32_t isum = 0, imin = 0;
         for (int j = 0; j < QK_K / 32; j++) {
-            int sc, m;
-            q4k_scale_min(w[b].scales, j, &sc, &m);
+            uint8_t sc, m;
+            q4k_get_scale_min(j, w[b].scales, &sc, &m);
             /* sub-block j: nibble (j & 1) of bytes qs[32·(j/2) ..] */
             const uint8_t *q = qs + 32 * (j / 2);
             int shift = 4 * (j & 1);
