@@ -192,6 +192,10 @@ olmoe_status olmoe_random_init(const olmoe_random_init_params *params, const cha
 olmoe_status olmoe_convert(const olmoe_model *model, const char *out_path, const char *type,
                            olmoe_progress_fn progress, void *user);
 
+/* ---- corpus indexes (infini-gram format): building (src/trace/index_build.c) ---- */
+
+/* ---- corpus indexes: loading and queries (src/trace/index.c, query.c) ---- */
+
 #ifdef __cplusplus
 }
 #endif
