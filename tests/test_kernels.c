@@ -119,6 +119,7 @@ static void make_act_quantized(tensor_type act, void *a, int64_t n) {
     switch (act) {
     case TYPE_F32: memcpy(a, x, (size_t)n * sizeof *x); break;
     case TYPE_Q8_0: quantize_row_q8_0(x, a, n); break;
+    case TYPE_Q8_0X2: quantize_row_q8_0x2(x, a, n); break;
     case TYPE_Q8_K: quantize_row_q8_K(x, a, n); break;
     default: break;
     }
@@ -126,15 +127,22 @@ static void make_act_quantized(tensor_type act, void *a, int64_t n) {
 }
 
 /* Activation blocks from random levels in [-127, 127] (the quantizers'
- * range), with matching bsums; unit scales if `unit`. */
-static void make_act_raw(tensor_type act, void *a, int64_t n, int unit) {
+ * range), with matching bsums; unit scales if `unit`, no zero level if
+ * `nonzero`. Q8_0x2 rows are Q8_0 rows rearranged. */
+static void make_act_raw(tensor_type act, void *a, int64_t n, int unit, int nonzero) {
+    const int lo = -127, hi = 127;
+#define LEVEL() (int8_t)(nonzero ? (rng_int(0, 1) ? rng_int(1, hi) : rng_int(lo, -1)) : rng_int(lo, hi))
     if (act == TYPE_F32) {
         for (int64_t i = 0; i < n; i++) ((float *)a)[i] = ldexpf(rng_sym(), rng_int(-8, 8));
-    } else if (act == TYPE_Q8_0) {
+    } else if (act == TYPE_Q8_0 || act == TYPE_Q8_0X2) {
+        block_q8_0 *q = act == TYPE_Q8_0 ? a : malloc((size_t)(n / QK8_0) * sizeof *q);
         for (int64_t b = 0; b < n / QK8_0; b++) {
-            block_q8_0 *y = (block_q8_0 *)a + b;
-            y->d = unit ? f32_to_f16(1.0f) : rng_scale_f16();
-            for (int j = 0; j < QK8_0; j++) y->qs[j] = (int8_t)rng_int(-127, 127);
+            q[b].d = unit ? f32_to_f16(1.0f) : rng_scale_f16();
+            for (int j = 0; j < QK8_0; j++) q[b].qs[j] = LEVEL();
+        }
+        if (act == TYPE_Q8_0X2) {
+            pack_q8_0x2(q, a, n);
+            free(q);
         }
     } else if (act == TYPE_Q8_K) {
         for (int64_t b = 0; b < n / QK_K; b++) {
@@ -142,17 +150,19 @@ static void make_act_raw(tensor_type act, void *a, int64_t n, int unit) {
             y->d = unit ? 1.0f : ldexpf(1 + rng_unit(), -rng_int(2, 12));
             for (int g = 0; g < QK_K / 16; g++) {
                 int s = 0;
-                for (int l = 0; l < 16; l++) s += y->qs[16 * g + l] = (int8_t)rng_int(-127, 127);
+                for (int l = 0; l < 16; l++) s += y->qs[16 * g + l] = LEVEL();
                 y->bsums[g] = (int16_t)s;
             }
         }
     }
+#undef LEVEL
 }
 
 static void act_to_f32(tensor_type act, const void *a, float *x, int64_t n) {
     switch (act) {
     case TYPE_F32: memcpy(x, a, (size_t)n * sizeof *x); break;
     case TYPE_Q8_0: dequantize_row_q8_0(a, x, n); break;
+    case TYPE_Q8_0X2: dequantize_row_q8_0x2(a, x, n); break;
     case TYPE_Q8_K: dequantize_row_q8_K(a, x, n); break;
     default: break;
     }
@@ -205,7 +215,7 @@ static void test_dot_random(void) {
                 rng_seed(1000 * (uint64_t)t + 10 * (uint64_t)si + (uint64_t)mode);
                 if (mode & 1) make_weights_raw(t, w, n);
                 else make_weights_quantized(t, w, n);
-                if (mode & 2) make_act_raw(ref_ops->act_type, a, n, 0);
+                if (mode & 2) make_act_raw(ref_ops->act_type, a, n, 0, 0);
                 else make_act_quantized(ref_ops->act_type, a, n);
 
                 double mag;
@@ -251,7 +261,7 @@ static void test_dot_exact(void) {
                 rng_seed(77 + 100 * (uint64_t)t + 10 * (uint64_t)si + (uint64_t)rep);
                 make_weights_raw(t, w, n);
                 unit_scales(t, w, n);
-                make_act_raw(ref_ops->act_type, a, n, 1);
+                make_act_raw(ref_ops->act_type, a, n, 1, 0);
                 float *wf = malloc((size_t)n * sizeof *wf), *af = malloc((size_t)n * sizeof *af);
                 ref_ops->to_f32(w, wf, n);
                 act_to_f32(ref_ops->act_type, a, af, n);
@@ -289,20 +299,7 @@ static void test_dot_sensitivity(void) {
         rng_seed(4242 + (uint64_t)t);
         make_weights_raw(t, w, n);
         unit_scales(t, w, n);
-        make_act_raw(ref_ops->act_type, a, n, 1);
-        /* Activation levels are non-zero except by chance; force them so. */
-        for (int64_t i = 0; i < n; i++) {
-            if (ref_ops->act_type == TYPE_Q8_0) {
-                int8_t *q = &((block_q8_0 *)a)[i / QK8_0].qs[i % QK8_0];
-                if (!*q) *q = 1;
-            } else {
-                block_q8_K *y = &((block_q8_K *)a)[i / QK_K];
-                if (!y->qs[i % QK_K]) {
-                    y->qs[i % QK_K] = 1;
-                    y->bsums[(i % QK_K) / 16]++;
-                }
-            }
-        }
+        make_act_raw(ref_ops->act_type, a, n, 1, 1); /* no zero level: every weight counts */
         for (int ii = 0; ii < N_ISAS; ii++) {
             const quant_ops *ops = quant_ops_for_isa(t, ISAS[ii]);
             if (!ops) continue;
@@ -380,7 +377,10 @@ static void test_tables(void) {
         if (!ops || !ref) continue;
         CHECK(ops == quant_ops_for_isa(t, isa));
         CHECK_INT_EQ(ops->type, t);
-        tensor_type want_act = block_elems(t) == 1 ? TYPE_F32 : block_elems(t) == QK_K ? TYPE_Q8_K : TYPE_Q8_0;
+        tensor_type want_act = block_elems(t) == 1        ? TYPE_F32
+                               : block_elems(t) == QK_K ? TYPE_Q8_K
+                               : t == TYPE_Q4_0         ? TYPE_Q8_0X2
+                                                        : TYPE_Q8_0;
         for (int ii = 0; ii < N_ISAS; ii++) {
             const quant_ops *o = quant_ops_for_isa(t, ISAS[ii]);
             if (!o) continue;
@@ -440,6 +440,44 @@ static void test_env_override(const char *self) {
               status);
 }
 
+/* dot_tokens (one weight row against several tokens) must give each token
+ * exactly vec_dot's bits, for every group size and remainder. */
+static void test_dot_tokens(void) {
+    enum { MAX_TOK = 9 };
+    static const int64_t sizes[] = {32, 96, 256, 2048, 4096};
+    int tested = 0;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        tensor_type t = WEIGHT_TYPES[ti];
+        for (int ii = 0; ii < N_ISAS; ii++) {
+            const quant_ops *ops = quant_ops_for_isa(t, ISAS[ii]);
+            if (!ops || !ops->dot_tokens) continue;
+            for (int si = 0; si < 5; si++) {
+                int64_t n = sizes[si];
+                if (n % block_elems(t)) continue;
+                size_t a_row = act_bytes(ops->act_type, n);
+                void *w = malloc(tensor_type_bytes(t, n));
+                char *a = malloc(a_row * MAX_TOK);
+                rng_seed(99 + 7 * (uint64_t)t + (uint64_t)si);
+                make_weights_quantized(t, w, n);
+                for (int k = 0; k < MAX_TOK; k++) make_act_quantized(ops->act_type, a + k * a_row, n);
+                for (int n_tok = 1; n_tok <= MAX_TOK; n_tok++) {
+                    float y[2 * MAX_TOK];
+                    ops->dot_tokens(n, w, a, a_row, n_tok, y, 2); /* stride 2: every other slot */
+                    for (int k = 0; k < n_tok; k++) {
+                        float want = ops->vec_dot(n, w, a + k * a_row);
+                        CHECK_MSG(y[2 * k] == want, "%s %s n=%lld n_tok=%d token %d: %.9g vs vec_dot %.9g",
+                                  ISAS[ii], tensor_type_name(t), (long long)n, n_tok, k, y[2 * k], want);
+                    }
+                    tested++;
+                }
+                free(w);
+                free(a);
+            }
+        }
+    }
+    printf("dot_tokens checked against vec_dot in %d cases\n", tested);
+}
+
 int main(int argc, char **argv) {
     if (getenv("OLMOE_TEST_KERNELS_CHILD")) return strcmp(quant_isa(), "scalar") == 0 ? 0 : 1;
     test_tables();
@@ -447,6 +485,7 @@ int main(int argc, char **argv) {
     test_dot_random();
     test_dot_exact();
     test_dot_sensitivity();
+    test_dot_tokens();
     if (argc > 0) test_env_override(argv[0]);
     return check_report("test_kernels");
 }

@@ -40,6 +40,46 @@ typedef struct {
     int16_t bsums[QK_K / 16];  /* sums of qs in groups of 16 */
 } block_q8_K;
 
+/* Activations for Q4_0 weights (ours, not a ggml type): Q8_0's values and
+ * f16-rounded scales, laid out so that a 256-bit kernel multiplies two Q4_0
+ * blocks per register. A Q4_0 block's bytes hold elements 0-15 in their low
+ * nibbles and 16-31 in their high ones, so two blocks loaded side by side
+ * give one register of low nibbles (block 0's 0-15, block 1's 0-15) and one
+ * of high nibbles; qs holds the activations in exactly those two orders.
+ * sum8 (8·Σ of the activations that meet one int32 lane of such a product:
+ * elements 4i..4i+3 and 16+4i..16+4i+3 of a block) turns Σ q·a over the
+ * unsigned nibbles q into Σ (q-8)·a with one subtraction; d repeats each
+ * block's scale over its four lanes. Blocks go in pairs; a row with an odd
+ * number of blocks ends in one block with the same layout at half width
+ * (block_q8_0x1), so a row of n elements takes n/32 · 64 bytes. */
+typedef struct {
+    int8_t qs[64];
+    int32_t sum8[8];
+    float d[8];
+} block_q8_0x2;
+
+typedef struct {
+    int8_t qs[32];
+    int32_t sum8[4];
+    float d[4];
+} block_q8_0x1;
+
+/* Where block b of a Q8_0x2 row of nb blocks keeps elements 0-15 (*lo),
+ * 16-31 (*hi), the int32 lanes' sum8 (*sum8) and its scale. */
+static inline float q8_0x2_block(const void *row, int64_t b, int64_t nb, const int8_t **lo,
+                                 const int8_t **hi, const int32_t **sum8) {
+    const char *base = (const char *)row + (b / 2) * (int64_t)sizeof(block_q8_0x2);
+    if ((b | 1) >= nb) { /* the lone last block of an odd row */
+        const block_q8_0x1 *x = (const block_q8_0x1 *)base;
+        *lo = x->qs, *hi = x->qs + 16, *sum8 = x->sum8;
+        return x->d[0];
+    }
+    const block_q8_0x2 *x = (const block_q8_0x2 *)base;
+    const int k = (int)(b & 1);
+    *lo = x->qs + 16 * k, *hi = x->qs + 32 + 16 * k, *sum8 = x->sum8 + 4 * k;
+    return x->d[4 * k];
+}
+
 /* The 8 (scale, min) 6-bit pairs of a Q4_K block: pairs 0..3 sit in the low
  * 6 bits of bytes 0..3 (scale) and 4..7 (min); pairs 4..7 keep their low 4
  * bits in bytes 8..11 (scale low nibble, min high nibble) and their top 2
@@ -59,5 +99,6 @@ _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
 _Static_assert(sizeof(block_q6_K) == 210, "block_q6_K layout");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
+_Static_assert(sizeof(block_q8_0x2) == 128 && sizeof(block_q8_0x1) == 64, "block_q8_0x2 layout");
 
 #endif

@@ -21,9 +21,15 @@
     float quant_dot_q8_0_##isa(int64_t n, const void *w, const void *a);     \
     float quant_dot_q4_K_##isa(int64_t n, const void *w, const void *a);     \
     float quant_dot_q6_K_##isa(int64_t n, const void *w, const void *a);
+#define DECLARE_DOT_TOKENS(name)                                                             \
+    void name(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, float *y, \
+              int64_t y_stride);
 DECLARE_DOTS(scalar)
 #if defined(__x86_64__)
 DECLARE_DOTS(avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0_avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q4_K_avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q6_K_avx2)
 #endif
 #if defined(__aarch64__)
 DECLARE_DOTS(neon)
@@ -70,24 +76,27 @@ BLOCK_ROWS(q6_K, block_q6_K)
 
 /* ---- tables ---- */
 
-#define TABLE(isa)                                                                       \
-    {                                                                                    \
-        {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa},     \
-        {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa},     \
-        {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa}, \
-        {TYPE_Q4_0, TYPE_Q8_0, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa}, \
-        {TYPE_Q8_0, TYPE_Q8_0, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa}, \
-        {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa}, \
-        {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa}, \
+/* The dot_tokens entries (kernels.h) of Q4_0, Q4_K and Q6_K; NULL where an
+ * instruction set has none. */
+#define TABLE(isa, q4_0_tokens, q4_K_tokens, q6_K_tokens)                                                     \
+    {                                                                                                       \
+        {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, NULL},                  \
+        {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, NULL},                  \
+        {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa, NULL},              \
+        {TYPE_Q4_0, TYPE_Q8_0X2, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa, q4_0_tokens},    \
+        {TYPE_Q8_0, TYPE_Q8_0, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, NULL},             \
+        {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa, q4_K_tokens},      \
+        {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa, q6_K_tokens},      \
     }
 enum { N_WEIGHT_TYPES = 7 };
 
-static const quant_ops scalar_ops[N_WEIGHT_TYPES] = TABLE(scalar);
+static const quant_ops scalar_ops[N_WEIGHT_TYPES] = TABLE(scalar, NULL, NULL, NULL);
 #if defined(__x86_64__)
-static const quant_ops avx2_ops[N_WEIGHT_TYPES] = TABLE(avx2);
+static const quant_ops avx2_ops[N_WEIGHT_TYPES] =
+    TABLE(avx2, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q4_K_avx2, quant_dot_tokens_q6_K_avx2);
 #endif
 #if defined(__aarch64__)
-static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon);
+static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon, NULL, NULL, NULL);
 #endif
 
 typedef struct {

@@ -96,14 +96,6 @@ AVX2_INLINE __m256i dot_i8(__m256i x, __m256i y) {
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-/* Lane sums of (q - 8)·a for a Q4_0 block (low nibbles are elements 0-15,
- * high nibbles 16-31). */
-AVX2_INLINE __m256i dot_q4(const uint8_t *qs, __m256i a) {
-    __m128i b = load128(qs);
-    __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0xF));
-    return dot_i8(_mm256_sub_epi8(nib, _mm256_set1_epi8(8)), a);
-}
-
 /* Four f16 values widened with one conversion. */
 AVX2_INLINE __m128 half4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
     uint64_t v = h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
@@ -115,46 +107,140 @@ AVX2_INLINE __m256 lane(__m128 d, int k) {
     return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), _mm256_set1_epi32(k));
 }
 
-enum { W_Q8_0, W_Q4_0 };
-
-/* Block b of a Q8_0 or Q4_0 row: its d and its lane sums against a. */
-AVX2_INLINE uint16_t block_d(const void *w, int64_t b, int kind) {
-    return kind == W_Q4_0 ? ((const block_q4_0 *)w)[b].d : ((const block_q8_0 *)w)[b].d;
-}
-AVX2_INLINE __m256i block_dot(const void *w, int64_t b, const block_q8_0 *a, int kind) {
-    __m256i y = load256(a[b].qs);
-    return kind == W_Q4_0 ? dot_q4(((const block_q4_0 *)w)[b].qs, y)
-                          : dot_i8(load256(((const block_q8_0 *)w)[b].qs), y);
-}
-
 /* Four blocks per step: their eight scales are widened together, and each
  * block adds d_w·d_a times its lane sums into one of two accumulators. */
-AVX2_INLINE float q_0_dot(int64_t n, const void *w, const block_q8_0 *a, int kind) {
+AVX2 float quant_dot_q8_0_avx2(int64_t n, const void *wv, const void *av) {
+    const block_q8_0 *w = wv, *a = av;
     int64_t nb = n / 32, b = 0;
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+#define BLOCK_DOT(i) _mm256_cvtepi32_ps(dot_i8(load256(w[i].qs), load256(a[i].qs)))
     for (; b + 4 <= nb; b += 4) {
-        __m128 d = _mm_mul_ps(
-            half4(block_d(w, b, kind), block_d(w, b + 1, kind), block_d(w, b + 2, kind),
-                  block_d(w, b + 3, kind)),
-            half4(a[b].d, a[b + 1].d, a[b + 2].d, a[b + 3].d));
-        s0 = _mm256_fmadd_ps(lane(d, 0), _mm256_cvtepi32_ps(block_dot(w, b, a, kind)), s0);
-        s1 = _mm256_fmadd_ps(lane(d, 1), _mm256_cvtepi32_ps(block_dot(w, b + 1, a, kind)), s1);
-        s0 = _mm256_fmadd_ps(lane(d, 2), _mm256_cvtepi32_ps(block_dot(w, b + 2, a, kind)), s0);
-        s1 = _mm256_fmadd_ps(lane(d, 3), _mm256_cvtepi32_ps(block_dot(w, b + 3, a, kind)), s1);
+        __m128 d = _mm_mul_ps(half4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d),
+                              half4(a[b].d, a[b + 1].d, a[b + 2].d, a[b + 3].d));
+        s0 = _mm256_fmadd_ps(lane(d, 0), BLOCK_DOT(b), s0);
+        s1 = _mm256_fmadd_ps(lane(d, 1), BLOCK_DOT(b + 1), s1);
+        s0 = _mm256_fmadd_ps(lane(d, 2), BLOCK_DOT(b + 2), s0);
+        s1 = _mm256_fmadd_ps(lane(d, 3), BLOCK_DOT(b + 3), s1);
     }
-    for (; b < nb; b++) {
-        __m256 d = _mm256_set1_ps(half_to_f32(block_d(w, b, kind)) * half_to_f32(a[b].d));
-        s0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_dot(w, b, a, kind)), s0);
-    }
+    for (; b < nb; b++)
+        s0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_f32(w[b].d) * half_to_f32(a[b].d)), BLOCK_DOT(b), s0);
+#undef BLOCK_DOT
     return hsum_ps(_mm256_add_ps(s0, s1));
 }
 
-AVX2 float quant_dot_q8_0_avx2(int64_t n, const void *w, const void *a) {
-    return q_0_dot(n, w, a, W_Q8_0);
+/* Q4_0 against Q8_0x2 activations (blocks.h), two blocks per register:
+ * the nibbles go into _mm256_maddubs_epi16 unsigned, as they are, and the
+ * offset of 8 comes back as one subtraction of the activations' sum8.
+ *
+ * Every kernel below is written once for NT activation rows (tokens) at a
+ * time, NT a compile-time constant: the weights are unpacked once and meet
+ * each token, which is what makes prompt processing faster than NT
+ * separate dot products. vec_dot is the NT = 1 case, so both give the same
+ * bits for the same token. */
+#define FOR_TOKENS(t) _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++)
+enum { MAX_NT = 4 };
+
+/* The low and high nibbles of blocks w[0], w[1]: elements 0-15 of both,
+ * then 16-31 of both (Q8_0x2's order). */
+AVX2_INLINE void q4_0_pair_unpack(const block_q4_0 *w, __m256i *lo, __m256i *hi) {
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(load128(w[0].qs)), load128(w[1].qs), 1);
+    *lo = _mm256_and_si256(x, low4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low4);
 }
+
+/* Lane sums Σ (q-8)·a of the pair (lanes 0-3: first block, 4-7: second). */
+AVX2_INLINE __m256 q4_0_pair_dot(__m256i lo, __m256i hi, const block_q8_0x2 *a) {
+    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load256(a->qs)),
+                                 _mm256_maddubs_epi16(hi, load256(a->qs + 32)));
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), load256(a->sum8)));
+}
+
+/* Σ (q-8)·a of a lone last block, at half width. */
+AVX2_INLINE float q4_0_lone_dot(const block_q4_0 *w, const block_q8_0x1 *a) {
+    __m128i x = load128(w->qs), low4 = _mm_set1_epi8(0xF);
+    __m128i p = _mm_add_epi16(_mm_maddubs_epi16(_mm_and_si128(x, low4), load128(a->qs)),
+                              _mm_maddubs_epi16(_mm_and_si128(_mm_srli_epi16(x, 4), low4), load128(a->qs + 16)));
+    return hsum_ps128(_mm_cvtepi32_ps(_mm_sub_epi32(_mm_madd_epi16(p, _mm_set1_epi16(1)), load128(a->sum8))));
+}
+
+/* Eight scales of w in order, widened with one conversion. */
+AVX2_INLINE __m256 q4_0_scales8(const block_q4_0 *w) {
+    return _mm256_cvtph_ps(_mm_setr_epi16((short)w[0].d, (short)w[1].d, (short)w[2].d, (short)w[3].d,
+                                          (short)w[4].d, (short)w[5].d, (short)w[6].d, (short)w[7].d));
+}
+
+/* Scales 2k, 2k+1 of dw8 over lanes 0-3 and 4-7. */
+AVX2_INLINE __m256 pair_scales(__m256 dw8, int k) {
+    return _mm256_permutevar8x32_ps(dw8, _mm256_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1,
+                                                           2 * k + 1, 2 * k + 1));
+}
+
+/* out[t] = Σ w·a_t; activation rows a_row bytes apart. Two accumulators
+ * per token (pairs alternate) keep the FMA latency hidden. */
+AVX2_INLINE void q4_0_dot_tokens(int64_t n, const block_q4_0 *w, const char *a, size_t a_row, float *out,
+                                 int64_t out_stride, const int NT) {
+    const int64_t nb = n / QK4_0;
+    const block_q8_0x2 *at[MAX_NT];
+    __m256 acc[2][MAX_NT];
+    FOR_TOKENS(t) {
+        at[t] = (const block_q8_0x2 *)(a + (size_t)t * a_row);
+        acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    }
+    int64_t b = 0;
+#define PAIR(k, dw)                                                                          \
+    do {                                                                                     \
+        __m256i lo, hi;                                                                      \
+        q4_0_pair_unpack(w + b + 2 * (k), &lo, &hi);                                         \
+        FOR_TOKENS(t) {                                                                      \
+            const block_q8_0x2 *ap = at[t] + b / 2 + (k);                                    \
+            acc[(k) & 1][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(ap->d)),     \
+                                              q4_0_pair_dot(lo, hi, ap), acc[(k) & 1][t]);   \
+        }                                                                                    \
+    } while (0)
+    for (; b + 8 <= nb; b += 8) {
+        __m256 dw8 = q4_0_scales8(w + b);
+        PAIR(0, pair_scales(dw8, 0));
+        PAIR(1, pair_scales(dw8, 1));
+        PAIR(2, pair_scales(dw8, 2));
+        PAIR(3, pair_scales(dw8, 3));
+    }
+    for (; b + 2 <= nb; b += 2)
+        PAIR(0, _mm256_set_m128(_mm_set1_ps(half_to_f32(w[b + 1].d)), _mm_set1_ps(half_to_f32(w[b].d))));
+#undef PAIR
+    FOR_TOKENS(t) {
+        float sum = hsum_ps(_mm256_add_ps(acc[0][t], acc[1][t]));
+        if (b < nb) { /* the lone last block */
+            const block_q8_0x1 *a1 = (const block_q8_0x1 *)(at[t] + b / 2);
+            sum += half_to_f32(w[b].d) * a1->d[0] * q4_0_lone_dot(w + b, a1);
+        }
+        out[t * out_stride] = sum;
+    }
+}
+
 AVX2 float quant_dot_q4_0_avx2(int64_t n, const void *w, const void *a) {
-    return q_0_dot(n, w, a, W_Q4_0);
+    float out;
+    q4_0_dot_tokens(n, w, a, 0, &out, 1, 1);
+    return out;
 }
+
+/* Tokens in groups of MAX_NT, then one group of the rest. */
+#define DOT_TOKENS(name, kernel, wtype)                                                              \
+    AVX2 void name(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, float *y,       \
+                   int64_t y_stride) {                                                               \
+        int t = 0;                                                                                   \
+        for (; t + MAX_NT <= n_tok; t += MAX_NT)                                                     \
+            kernel(n, (const wtype *)w, (const char *)a + (size_t)t * a_row, a_row, y + t * y_stride, \
+                   y_stride, MAX_NT);                                                                \
+        const char *at = (const char *)a + (size_t)t * a_row;                                        \
+        switch (n_tok - t) {                                                                         \
+        case 3: kernel(n, (const wtype *)w, at, a_row, y + t * y_stride, y_stride, 3); break;        \
+        case 2: kernel(n, (const wtype *)w, at, a_row, y + t * y_stride, y_stride, 2); break;        \
+        case 1: kernel(n, (const wtype *)w, at, a_row, y + t * y_stride, y_stride, 1); break;        \
+        default: break;                                                                              \
+        }                                                                                            \
+    }
+DOT_TOKENS(quant_dot_tokens_q4_0_avx2, q4_0_dot_tokens, block_q4_0)
 
 /* ---- Q4_K / Q6_K against Q8_K ---- */
 
@@ -166,88 +252,124 @@ AVX2_INLINE __m256i pick_words(__m256i v, int lo, int hi) {
     return _mm256_shuffle_epi8(v, ctrl);
 }
 
-AVX2 float quant_dot_q4_K_avx2(int64_t n, const void *wv, const void *av) {
-    const block_q4_K *w = wv;
-    const block_q8_K *a = av;
-    const __m256i low4 = _mm256_set1_epi8(0xF);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_min = _mm_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        /* The 12 packed bytes as words: scales 0-3 and mins 0-3 are the low
-         * six bits of words 0 and 1; scales/mins 4-7 take their low nibbles
-         * from word 2 and their top two bits from the top of words 0 / 1. */
-        uint32_t u[3];
-        memcpy(u, w[b].scales, sizeof u);
-        uint32_t sc_lo = u[0] & 0x3f3f3f3f, m_lo = u[1] & 0x3f3f3f3f;
-        uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030);
-        uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030);
-        __m128i scales = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
-        __m128i mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
-
-        /* Σ_j m_j·Σa over sub-block j: pairs of 16-element bsums. */
-        __m128i pair_sums = _mm_hadd_epi16(load128(a[b].bsums), load128(a[b].bsums + 8));
-        __m128i min_terms = _mm_madd_epi16(mins, pair_sums);
-
-        __m256i sc2 = _mm256_broadcastsi128_si256(scales);
-        const uint8_t *q = w[b].qs;
-        const int8_t *y = a[b].qs;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c (low nibbles), 2c+1 (high) */
-            __m256i bytes = load256(q + 32 * c);
-            __m256i lo = _mm256_and_si256(bytes, low4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
-            __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y + 64 * c));
-            __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y + 64 * c + 32));
-            p_lo = _mm256_madd_epi16(p_lo, pick_words(sc2, 2 * c, 2 * c));
-            p_hi = _mm256_madd_epi16(p_hi, pick_words(sc2, 2 * c + 1, 2 * c + 1));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
-        }
-        float d = a[b].d * half_to_f32(w[b].d);
-        float dmin = a[b].d * half_to_f32(w[b].dmin);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        acc_min = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(min_terms), acc_min);
-    }
-    return hsum_ps(acc) - hsum_ps128(acc_min);
+/* The 8 scales and 8 mins of a Q4_K block as int16 words. The 12 packed
+ * bytes as words: scales 0-3 and mins 0-3 are the low six bits of words 0
+ * and 1; scales/mins 4-7 take their low nibbles from word 2 and their top
+ * two bits from the top of words 0 / 1. */
+AVX2_INLINE void q4_K_scales_mins(const block_q4_K *w, __m128i *scales, __m128i *mins) {
+    uint32_t u[3];
+    memcpy(u, w->scales, sizeof u);
+    uint32_t sc_lo = u[0] & 0x3f3f3f3f, m_lo = u[1] & 0x3f3f3f3f;
+    uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030);
+    uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030);
+    *scales = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
+    *mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
 }
 
-/* Σ_g sc_g·Σ(q·a) − 32·Σ_g sc_g·bsum_g, q the unsigned 6-bit values. */
-AVX2 float quant_dot_q6_K_avx2(int64_t n, const void *wv, const void *av) {
-    const block_q6_K *w = wv;
-    const block_q8_K *a = av;
+/* Per block: d·Σ_j sc_j·Σ(q·a) − dmin·Σ_j m_j·Σa, for NT tokens. */
+AVX2_INLINE void q4_K_dot_tokens(int64_t n, const block_q4_K *w, const char *a, size_t a_row, float *out,
+                                 int64_t out_stride, const int NT) {
+    const __m256i low4 = _mm256_set1_epi8(0xF);
+    const block_q8_K *at[MAX_NT];
+    __m256 acc[MAX_NT];
+    __m128 acc_min[MAX_NT];
+    FOR_TOKENS(t) {
+        at[t] = (const block_q8_K *)(a + (size_t)t * a_row);
+        acc[t] = _mm256_setzero_ps();
+        acc_min[t] = _mm_setzero_ps();
+    }
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        __m128i scales, mins;
+        q4_K_scales_mins(&w[b], &scales, &mins);
+        const float wd = half_to_f32(w[b].d), wdmin = half_to_f32(w[b].dmin);
+        __m256i sumi[MAX_NT];
+        FOR_TOKENS(t) {
+            /* Σ_j m_j·Σa over sub-block j: pairs of 16-element bsums. */
+            __m128i pair_sums = _mm_hadd_epi16(load128(at[t][b].bsums), load128(at[t][b].bsums + 8));
+            acc_min[t] = _mm_fmadd_ps(_mm_set1_ps(at[t][b].d * wdmin),
+                                      _mm_cvtepi32_ps(_mm_madd_epi16(mins, pair_sums)), acc_min[t]);
+            sumi[t] = _mm256_setzero_si256();
+        }
+        __m256i sc2 = _mm256_broadcastsi128_si256(scales);
+        for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c (low nibbles), 2c+1 (high) */
+            __m256i bytes = load256(w[b].qs + 32 * c);
+            __m256i lo = _mm256_and_si256(bytes, low4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+            __m256i sc_lo = pick_words(sc2, 2 * c, 2 * c), sc_hi = pick_words(sc2, 2 * c + 1, 2 * c + 1);
+            FOR_TOKENS(t) {
+                const int8_t *y = at[t][b].qs + 64 * c;
+                __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y)), sc_lo);
+                __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y + 32)), sc_hi);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+            }
+        }
+        FOR_TOKENS(t) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+    }
+    FOR_TOKENS(t) out[t * out_stride] = hsum_ps(acc[t]) - hsum_ps128(acc_min[t]);
+}
+
+AVX2 float quant_dot_q4_K_avx2(int64_t n, const void *w, const void *a) {
+    float out;
+    q4_K_dot_tokens(n, w, a, 0, &out, 1, 1);
+    return out;
+}
+DOT_TOKENS(quant_dot_tokens_q4_K_avx2, q4_K_dot_tokens, block_q4_K)
+
+/* The 6-bit values of one half (128 elements) of a Q6_K block, unsigned:
+ * q[k] holds elements 32k .. 32k+31 of the half. */
+AVX2_INLINE void q6_K_half_unpack(const block_q6_K *w, int h, __m256i q[4]) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
     const __m256i bits01 = _mm256_set1_epi8(0x03), bits23 = _mm256_set1_epi8(0x0C);
     const __m256i bits45 = _mm256_set1_epi8(0x30);
-    __m256 acc = _mm256_setzero_ps();
+    const uint8_t *ql = w->ql + 64 * h;
+    __m256i l0 = load256(ql), l1 = load256(ql + 32), hb = load256(w->qh + 32 * h);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, bits01), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(hb, bits23), 2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4), _mm256_and_si256(hb, bits45));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), bits45));
+}
+
+/* Σ_g sc_g·Σ(q·a) − 32·Σ_g sc_g·bsum_g, q the unsigned 6-bit values. */
+AVX2_INLINE void q6_K_dot_tokens(int64_t n, const block_q6_K *w, const char *a, size_t a_row, float *out,
+                                 int64_t out_stride, const int NT) {
+    const block_q8_K *at[MAX_NT];
+    __m256 acc[MAX_NT];
+    FOR_TOKENS(t) {
+        at[t] = (const block_q8_K *)(a + (size_t)t * a_row);
+        acc[t] = _mm256_setzero_ps();
+    }
     for (int64_t b = 0; b < n / QK_K; b++) {
         __m256i sc16 = _mm256_cvtepi8_epi16(load128(w[b].scales)); /* group g in word g */
-        __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(a[b].bsums), sc16), 5);
-        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), offset);
-        __m256i sc_halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
-                                _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+        __m256i sumi[MAX_NT];
+        FOR_TOKENS(t) {
+            __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(at[t][b].bsums), sc16), 5);
+            sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), offset);
+        }
         for (int h = 0; h < 2; h++) { /* 128 elements, scale groups 8h .. 8h+7 */
-            const uint8_t *ql = w[b].ql + 64 * h;
-            __m256i l0 = load256(ql), l1 = load256(ql + 32), hb = load256(w[b].qh + 32 * h);
+            __m256i sc_half = _mm256_permute2x128_si256(sc16, sc16, h ? 0x11 : 0x00);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(hb, bits01), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(hb, bits23), 2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                                   _mm256_and_si256(hb, bits45));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), bits45));
-            const int8_t *y = a[b].qs + 128 * h;
+            q6_K_half_unpack(&w[b], h, q);
             for (int k = 0; k < 4; k++) { /* 32 elements: groups 2k, 2k+1 of this half */
-                __m256i p = _mm256_maddubs_epi16(q[k], load256(y + 32 * k));
-                p = _mm256_madd_epi16(p, pick_words(sc_halves[h], 2 * k, 2 * k + 1));
-                sumi = _mm256_add_epi32(sumi, p);
+                __m256i sc = pick_words(sc_half, 2 * k, 2 * k + 1);
+                FOR_TOKENS(t) {
+                    __m256i p = _mm256_maddubs_epi16(q[k], load256(at[t][b].qs + 128 * h + 32 * k));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, sc));
+                }
             }
         }
-        float d = a[b].d * half_to_f32(w[b].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        const float wd = half_to_f32(w[b].d);
+        FOR_TOKENS(t) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
     }
-    return hsum_ps(acc);
+    FOR_TOKENS(t) out[t * out_stride] = hsum_ps(acc[t]);
 }
+
+AVX2 float quant_dot_q6_K_avx2(int64_t n, const void *w, const void *a) {
+    float out;
+    q6_K_dot_tokens(n, w, a, 0, &out, 1, 1);
+    return out;
+}
+DOT_TOKENS(quant_dot_tokens_q6_K_avx2, q6_K_dot_tokens, block_q6_K)
 
 #else
 typedef int dot_avx2_unused; /* ISO C wants a non-empty file */

@@ -70,47 +70,41 @@ float quant_dot_f32_neon(int64_t n, const void *w, const void *a) { return float
 float quant_dot_f16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_F16); }
 float quant_dot_bf16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_BF16); }
 
-/* ---- Q8_0 / Q4_0 against Q8_0 ---- */
+/* ---- Q8_0 against Q8_0, Q4_0 against Q8_0x2 ---- */
 
-enum { W_Q8_0, W_Q4_0 };
-
-/* Block b of a Q8_0 or Q4_0 row: its d, and its lane sums against a. */
-static inline uint16_t block_d(const void *w, int64_t b, int kind) {
-    return kind == W_Q4_0 ? ((const block_q4_0 *)w)[b].d : ((const block_q8_0 *)w)[b].d;
+/* Lane sums Σ x·a of one block: x0 against elements 0-15, x1 against 16-31. */
+static inline int32x4_t block_dot(int8x16_t x0, int8x16_t x1, const int8_t *a_lo, const int8_t *a_hi) {
+    return dot16(dot16(vdupq_n_s32(0), x0, vld1q_s8(a_lo)), x1, vld1q_s8(a_hi));
 }
 
-static inline int32x4_t block_dot(const void *w, int64_t b, const block_q8_0 *a, int kind) {
-    int8x16_t x0, x1;
-    if (kind == W_Q4_0) { /* low nibbles: elements 0-15, high: 16-31; minus 8 */
-        uint8x16_t q = vld1q_u8(((const block_q4_0 *)w)[b].qs);
-        x0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0xF))), vdupq_n_s8(8));
-        x1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
-    } else {
-        x0 = vld1q_s8(((const block_q8_0 *)w)[b].qs);
-        x1 = vld1q_s8(((const block_q8_0 *)w)[b].qs + 16);
+float quant_dot_q8_0_neon(int64_t n, const void *wv, const void *av) {
+    const block_q8_0 *w = wv, *a = av;
+    const int64_t nb = n / 32;
+    float32x4_t s[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+    for (int64_t b = 0; b < nb; b++) { /* two accumulators, alternating */
+        float d = half_to_f32(w[b].d) * half_to_f32(a[b].d);
+        int32x4_t l = block_dot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), a[b].qs, a[b].qs + 16);
+        s[b & 1] = vfmaq_n_f32(s[b & 1], vcvtq_f32_s32(l), d);
     }
-    return dot16(dot16(vdupq_n_s32(0), x0, vld1q_s8(a[b].qs)), x1, vld1q_s8(a[b].qs + 16));
+    return vaddvq_f32(vaddq_f32(s[0], s[1]));
 }
 
-/* Two blocks per step into two accumulators: acc += d_w·d_a·(lane sums). */
-static inline float q_0_dot(int64_t n, const void *w, const block_q8_0 *a, int kind) {
-    int64_t nb = n / 32, b = 0;
-    float32x4_t s0 = vdupq_n_f32(0), s1 = s0;
-    for (; b + 2 <= nb; b += 2) {
-        float d0 = half_to_f32(block_d(w, b, kind)) * half_to_f32(a[b].d);
-        float d1 = half_to_f32(block_d(w, b + 1, kind)) * half_to_f32(a[b + 1].d);
-        s0 = vfmaq_n_f32(s0, vcvtq_f32_s32(block_dot(w, b, a, kind)), d0);
-        s1 = vfmaq_n_f32(s1, vcvtq_f32_s32(block_dot(w, b + 1, a, kind)), d1);
+/* Low nibbles are elements 0-15, high ones 16-31; minus 8. */
+float quant_dot_q4_0_neon(int64_t n, const void *wv, const void *av) {
+    const block_q4_0 *w = wv;
+    const int64_t nb = n / 32;
+    float32x4_t s[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *lo, *hi;
+        const int32_t *sum8;
+        float d = half_to_f32(w[b].d) * q8_0x2_block(av, b, nb, &lo, &hi, &sum8);
+        uint8x16_t q = vld1q_u8(w[b].qs);
+        int8x16_t x0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0xF))), vdupq_n_s8(8));
+        int8x16_t x1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
+        s[b & 1] = vfmaq_n_f32(s[b & 1], vcvtq_f32_s32(block_dot(x0, x1, lo, hi)), d);
     }
-    if (b < nb) {
-        float d0 = half_to_f32(block_d(w, b, kind)) * half_to_f32(a[b].d);
-        s0 = vfmaq_n_f32(s0, vcvtq_f32_s32(block_dot(w, b, a, kind)), d0);
-    }
-    return vaddvq_f32(vaddq_f32(s0, s1));
+    return vaddvq_f32(vaddq_f32(s[0], s[1]));
 }
-
-float quant_dot_q8_0_neon(int64_t n, const void *w, const void *a) { return q_0_dot(n, w, a, W_Q8_0); }
-float quant_dot_q4_0_neon(int64_t n, const void *w, const void *a) { return q_0_dot(n, w, a, W_Q4_0); }
 
 /* ---- Q4_K / Q6_K against Q8_K ---- */
 

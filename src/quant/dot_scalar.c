@@ -80,18 +80,23 @@ float quant_dot_q8_0_scalar(int64_t n, const void *wv, const void *av) {
     return sum;
 }
 
+/* Activations in the Q8_0x2 layout (blocks.h); the sums are ggml's:
+ * d_w·d_a·Σ (q-8)·a per block. */
 float quant_dot_q4_0_scalar(int64_t n, const void *wv, const void *av) {
     const block_q4_0 *w = wv;
-    const block_q8_0 *a = av;
+    const int64_t nb = n / QK4_0;
     float sum = 0;
-    for (int64_t b = 0; b < n / QK4_0; b++) {
-        int8_t q[QK4_0];
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            q[j] = (int8_t)((w[b].qs[j] & 0xF) - 8);
-            q[j + QK4_0 / 2] = (int8_t)((w[b].qs[j] >> 4) - 8);
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *lo, *hi;
+        const int32_t *sum8;
+        const float da = q8_0x2_block(av, b, nb, &lo, &hi, &sum8);
+        int8_t q_lo[16], q_hi[16];
+        for (int j = 0; j < 16; j++) {
+            q_lo[j] = (int8_t)((w[b].qs[j] & 0xF) - 8);
+            q_hi[j] = (int8_t)((w[b].qs[j] >> 4) - 8);
         }
-        int32_t isum = dot_i8(q, a[b].qs, QK4_0);
-        sum += f16_to_f32(w[b].d) * f16_to_f32(a[b].d) * (float)isum;
+        int32_t isum = dot_i8(q_lo, lo, 16) + dot_i8(q_hi, hi, 16);
+        sum += f16_to_f32(w[b].d) * da * (float)isum;
     }
     return sum;
 }

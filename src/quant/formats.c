@@ -91,3 +91,44 @@ void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n) {
         for (int j = 0; j < QK8_0; j++) y[j] = (float)x[b].qs[j] * d;
     }
 }
+
+/* Block b (of nb) of a Q8_0 row into its place in the Q8_0x2 layout. */
+static void place_q8_0x2(const block_q8_0 *q, void *y, int64_t b, int64_t nb) {
+    const int8_t *lo, *hi;
+    const int32_t *sum8;
+    q8_0x2_block(y, b, nb, &lo, &hi, &sum8);
+    int8_t *lo_w = (int8_t *)lo, *hi_w = (int8_t *)hi;
+    int32_t *sum8_w = (int32_t *)sum8;
+    float *d_w = (float *)(sum8_w + ((b | 1) >= nb ? 4 : 8)); /* d[] follows sum8[] */
+    for (int j = 0; j < 16; j++) lo_w[j] = q->qs[j], hi_w[j] = q->qs[16 + j];
+    for (int i = 0; i < 4; i++) {
+        int s = 0;
+        for (int j = 0; j < 4; j++) s += q->qs[4 * i + j] + q->qs[16 + 4 * i + j];
+        sum8_w[i] = 8 * s;
+        d_w[i] = f16_to_f32(q->d);
+    }
+}
+
+void pack_q8_0x2(const block_q8_0 *x, void *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK8_0; b++) place_q8_0x2(&x[b], y, b, n / QK8_0);
+}
+
+/* Each block is quantized exactly as Q8_0 (same levels, same f16-rounded
+ * scale), then placed. */
+void quantize_row_q8_0x2(const float *x, void *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        block_q8_0 q;
+        quantize_row_q8_0(x + b * QK8_0, &q, QK8_0);
+        place_q8_0x2(&q, y, b, n / QK8_0);
+    }
+}
+
+void dequantize_row_q8_0x2(const void *x, float *y, int64_t n) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t b = 0; b < nb; b++, y += QK8_0) {
+        const int8_t *lo, *hi;
+        const int32_t *sum8;
+        const float d = q8_0x2_block(x, b, nb, &lo, &hi, &sum8);
+        for (int j = 0; j < 16; j++) y[j] = lo[j] * d, y[16 + j] = hi[j] * d;
+    }
+}

@@ -14,11 +14,16 @@ void quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n);
 void quantize_row_q4_K(const float *x, block_q4_K *y, int64_t n);
 void quantize_row_q6_K(const float *x, block_q6_K *y, int64_t n);
 void quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
+/* Q8_0's quantization in the Q8_0x2 layout (blocks.h); y holds n/32·64 bytes. */
+void quantize_row_q8_0x2(const float *x, void *y, int64_t n);
+/* A Q8_0 row rearranged into the Q8_0x2 layout (the same values). */
+void pack_q8_0x2(const block_q8_0 *x, void *y, int64_t n);
 
 void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n);
 void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n);
 void dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n);
 void dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
 void dequantize_row_q8_K(const block_q8_K *x, float *y, int64_t n);
+void dequantize_row_q8_0x2(const void *x, float *y, int64_t n);
 
 #endif

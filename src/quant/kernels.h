@@ -5,6 +5,7 @@
 #ifndef OLMOE_QUANT_KERNELS_H
 #define OLMOE_QUANT_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "quant/types.h"
@@ -18,6 +19,12 @@ typedef struct {
     void (*from_f32)(const float *src, void *dst, int64_t n);
     /* Σ w[i]·a[i] over n elements: w a row of `type`, a a row of `act_type`. */
     float (*vec_dot)(int64_t n, const void *w, const void *a);
+    /* One weight row against n_tok activation rows (a_row bytes apart):
+     * y[t·y_stride] = vec_dot(n, w, a_t), bit for bit, with the weights
+     * unpacked once for several tokens (prompt processing). NULL where an
+     * instruction set has nothing faster than calling vec_dot per token. */
+    void (*dot_tokens)(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, float *y,
+                       int64_t y_stride);
 } quant_ops;
 
 /* NULL for a type that cannot be a weight. */

@@ -13,6 +13,7 @@ void row_to_f32(tensor_type type, const void *row, float *out, int64_t n) {
 
 static void quantize_activations(tensor_type t, const float *x, void *dst, int64_t n) {
     if (t == TYPE_Q8_K) quantize_row_q8_K(x, dst, n);
+    else if (t == TYPE_Q8_0X2) quantize_row_q8_0x2(x, dst, n);
     else quantize_row_q8_0(x, dst, n);
 }
 
@@ -28,16 +29,31 @@ typedef struct {
     int64_t n_tiles;
 } job_plan;
 
+/* The hardware prefetcher alone leaves a thread that streams weights well
+ * short of the memory's bandwidth (a tile is only a few KiB), so each row,
+ * on its first pass, asks for the bytes PREFETCH_BYTES ahead of it
+ * (measured on expert-sized matrices: 1-2 KiB ahead is best). */
+enum { PREFETCH_BYTES = 2048 };
+static void prefetch_ahead(const void *row, size_t row_bytes) {
+    const char *p = (const char *)row + PREFETCH_BYTES;
+    for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o);
+}
+
 static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
     const int64_t n_out = j->w->shape[0], n_in = j->w->shape[1];
     const int64_t r0 = tile * ROWS, r1 = r0 + ROWS < n_out ? r0 + ROWS : n_out;
     for (int t0 = 0; t0 < j->T; t0 += TOKENS) {
         int t1 = t0 + TOKENS < j->T ? t0 + TOKENS : j->T;
+        const char *a = (const char *)p->act + (size_t)t0 * p->a_row;
         for (int64_t r = r0; r < r1; r++) {
             const void *wr = (const char *)j->w->data + (size_t)r * p->w_row;
-            for (int t = t0; t < t1; t++)
-                j->y[(size_t)t * n_out + r] =
-                    p->ops->vec_dot(n_in, wr, (const char *)p->act + (size_t)t * p->a_row);
+            float *y = j->y + (size_t)t0 * n_out + r;
+            if (t0 == 0) prefetch_ahead(wr, p->w_row);
+            if (p->ops->dot_tokens) {
+                p->ops->dot_tokens(n_in, wr, a, p->a_row, t1 - t0, y, n_out);
+                continue;
+            }
+            for (int t = 0; t < t1 - t0; t++) y[(size_t)t * n_out] = p->ops->vec_dot(n_in, wr, a + (size_t)t * p->a_row);
         }
     }
 }
