@@ -478,6 +478,23 @@ static void test_dot_tokens(void) {
     printf("dot_tokens checked against vec_dot in %d cases\n", tested);
 }
 
+/* y += a·x through the dispatched kernel, against a double loop, with
+ * lengths that leave every kind of tail. */
+static void test_axpy(void) {
+    for (int64_t n = 0; n <= 67; n += 1 + n / 8) {
+        float x[67], y[67];
+        double want[67];
+        rng_seed(500 + (uint64_t)n);
+        float a = rng_sym();
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = rng_sym(), y[i] = rng_sym();
+            want[i] = y[i] + (double)a * x[i];
+        }
+        vec_axpy_f32(n, a, x, y);
+        for (int64_t i = 0; i < n; i++) CHECK_NEAR(y[i], want[i], 1e-6);
+    }
+}
+
 int main(int argc, char **argv) {
     if (getenv("OLMOE_TEST_KERNELS_CHILD")) return strcmp(quant_isa(), "scalar") == 0 ? 0 : 1;
     test_tables();
@@ -486,6 +503,7 @@ int main(int argc, char **argv) {
     test_dot_exact();
     test_dot_sensitivity();
     test_dot_tokens();
+    test_axpy();
     if (argc > 0) test_env_override(argv[0]);
     return check_report("test_kernels");
 }

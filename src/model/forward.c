@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "model/context.h"
+#include "quant/kernels.h"
 #include "quant/matmul.h"
 
 #include <omp.h>
@@ -77,6 +78,9 @@ static void attend(olmoe_context *ctx, int layer, int T) {
     const float *kc = ctx->k_cache + (size_t)layer * ctx->n_ctx * kv_dim;
     const float *vc = ctx->v_cache + (size_t)layer * ctx->n_ctx * kv_dim;
     const float scale = 1.0f / sqrtf((float)hd);
+    /* q·k through the SIMD float kernel: a plain loop is a float reduction
+     * the compiler may not vectorize (it would reorder the additions). */
+    float (*dot)(int64_t, const void *, const void *) = quant_ops_for(TYPE_F32)->vec_dot;
 #pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
     for (int th = 0; th < T * H; th++) {
         int t = th / H, h = th % H, kvh = h / group;
@@ -84,17 +88,13 @@ static void attend(olmoe_context *ctx, int layer, int T) {
         float *sc = s->scores + (size_t)omp_get_thread_num() * ctx->n_ctx;
         const float *q = s->q + (size_t)t * H * hd + (size_t)h * hd;
         for (int j = 0; j < n_keys; j++) {
-            const float *k = kc + (size_t)j * kv_dim + (size_t)kvh * hd;
-            float dot = 0;
-            for (int i = 0; i < hd; i++) dot += q[i] * k[i];
-            sc[j] = dot * scale;
+            sc[j] = dot(hd, kc + (size_t)j * kv_dim + (size_t)kvh * hd, q) * scale;
         }
         softmax(sc, n_keys);
         float *out = s->att + (size_t)t * H * hd + (size_t)h * hd;
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int j = 0; j < n_keys; j++) {
-            const float *v = vc + (size_t)j * kv_dim + (size_t)kvh * hd;
-            for (int i = 0; i < hd; i++) out[i] += sc[j] * v[i];
+            vec_axpy_f32(hd, sc[j], vc + (size_t)j * kv_dim + (size_t)kvh * hd, out);
         }
     }
 }

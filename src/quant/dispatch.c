@@ -20,7 +20,8 @@
     float quant_dot_q4_0_##isa(int64_t n, const void *w, const void *a);     \
     float quant_dot_q8_0_##isa(int64_t n, const void *w, const void *a);     \
     float quant_dot_q4_K_##isa(int64_t n, const void *w, const void *a);     \
-    float quant_dot_q6_K_##isa(int64_t n, const void *w, const void *a);
+    float quant_dot_q6_K_##isa(int64_t n, const void *w, const void *a);      \
+    void quant_axpy_f32_##isa(int64_t n, float a, const float *x, float *y);
 #define DECLARE_DOT_TOKENS(name)                                                             \
     void name(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, float *y, \
               int64_t y_stride);
@@ -28,6 +29,7 @@ DECLARE_DOTS(scalar)
 #if defined(__x86_64__)
 DECLARE_DOTS(avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0_avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_K_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q6_K_avx2)
 #endif
@@ -76,43 +78,45 @@ BLOCK_ROWS(q6_K, block_q6_K)
 
 /* ---- tables ---- */
 
-/* The dot_tokens entries (kernels.h) of Q4_0, Q4_K and Q6_K; NULL where an
- * instruction set has none. */
-#define TABLE(isa, q4_0_tokens, q4_K_tokens, q6_K_tokens)                                                     \
+/* The dot_tokens entries (kernels.h) of Q4_0, Q8_0, Q4_K and Q6_K; NULL
+ * where an instruction set has none. */
+#define TABLE(isa, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens)                                                     \
     {                                                                                                       \
         {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, NULL},                  \
         {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, NULL},                  \
         {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa, NULL},              \
         {TYPE_Q4_0, TYPE_Q8_0X2, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa, q4_0_tokens},    \
-        {TYPE_Q8_0, TYPE_Q8_0, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, NULL},             \
+        {TYPE_Q8_0, TYPE_Q8_0, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, q8_0_tokens},             \
         {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa, q4_K_tokens},      \
         {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa, q6_K_tokens},      \
     }
 enum { N_WEIGHT_TYPES = 7 };
 
-static const quant_ops scalar_ops[N_WEIGHT_TYPES] = TABLE(scalar, NULL, NULL, NULL);
+static const quant_ops scalar_ops[N_WEIGHT_TYPES] = TABLE(scalar, NULL, NULL, NULL, NULL);
 #if defined(__x86_64__)
 static const quant_ops avx2_ops[N_WEIGHT_TYPES] =
-    TABLE(avx2, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q4_K_avx2, quant_dot_tokens_q6_K_avx2);
+    TABLE(avx2, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q8_0_avx2, quant_dot_tokens_q4_K_avx2,
+          quant_dot_tokens_q6_K_avx2);
 #endif
 #if defined(__aarch64__)
-static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon, NULL, NULL, NULL);
+static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon, NULL, NULL, NULL, NULL);
 #endif
 
 typedef struct {
     const char *name;
     const quant_ops *ops;
+    void (*axpy)(int64_t n, float a, const float *x, float *y);
 } isa_entry;
 
 /* Best first. */
 static const isa_entry isas[] = {
 #if defined(__x86_64__)
-    {"avx2", avx2_ops},
+    {"avx2", avx2_ops, quant_axpy_f32_avx2},
 #endif
 #if defined(__aarch64__)
-    {"neon", neon_ops},
+    {"neon", neon_ops, quant_axpy_f32_neon},
 #endif
-    {"scalar", scalar_ops},
+    {"scalar", scalar_ops, quant_axpy_f32_scalar},
 };
 enum { N_ISA = sizeof isas / sizeof isas[0] };
 
@@ -156,6 +160,8 @@ static const isa_entry *choose(void) {
 const quant_ops *quant_ops_for(tensor_type t) { return lookup(choose()->ops, t); }
 
 const char *quant_isa(void) { return choose()->name; }
+
+void vec_axpy_f32(int64_t n, float a, const float *x, float *y) { choose()->axpy(n, a, x, y); }
 
 const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa) {
     for (int i = 0; i < N_ISA; i++)

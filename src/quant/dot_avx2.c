@@ -87,14 +87,15 @@ AVX2 float quant_dot_bf16_avx2(int64_t n, const void *w, const void *a) {
     return float_dot(n, w, a, W_BF16);
 }
 
-/* ---- Q8_0 / Q4_0 against Q8_0 ---- */
-
-/* Eight int32 lanes, each the sum of four adjacent x·y products; x any int8,
- * y in [-127, 127]. */
-AVX2_INLINE __m256i dot_i8(__m256i x, __m256i y) {
-    __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(y, x));
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+AVX2 void quant_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
 }
+
+/* ---- Q8_0 against Q8_0, Q4_0 against Q8_0x2 ---- */
 
 /* Four f16 values widened with one conversion. */
 AVX2_INLINE __m128 half4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
@@ -105,27 +106,6 @@ AVX2_INLINE __m128 half4(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3) {
 /* Lane k of d in all eight lanes. */
 AVX2_INLINE __m256 lane(__m128 d, int k) {
     return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), _mm256_set1_epi32(k));
-}
-
-/* Four blocks per step: their eight scales are widened together, and each
- * block adds d_w·d_a times its lane sums into one of two accumulators. */
-AVX2 float quant_dot_q8_0_avx2(int64_t n, const void *wv, const void *av) {
-    const block_q8_0 *w = wv, *a = av;
-    int64_t nb = n / 32, b = 0;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-#define BLOCK_DOT(i) _mm256_cvtepi32_ps(dot_i8(load256(w[i].qs), load256(a[i].qs)))
-    for (; b + 4 <= nb; b += 4) {
-        __m128 d = _mm_mul_ps(half4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d),
-                              half4(a[b].d, a[b + 1].d, a[b + 2].d, a[b + 3].d));
-        s0 = _mm256_fmadd_ps(lane(d, 0), BLOCK_DOT(b), s0);
-        s1 = _mm256_fmadd_ps(lane(d, 1), BLOCK_DOT(b + 1), s1);
-        s0 = _mm256_fmadd_ps(lane(d, 2), BLOCK_DOT(b + 2), s0);
-        s1 = _mm256_fmadd_ps(lane(d, 3), BLOCK_DOT(b + 3), s1);
-    }
-    for (; b < nb; b++)
-        s0 = _mm256_fmadd_ps(_mm256_set1_ps(half_to_f32(w[b].d) * half_to_f32(a[b].d)), BLOCK_DOT(b), s0);
-#undef BLOCK_DOT
-    return hsum_ps(_mm256_add_ps(s0, s1));
 }
 
 /* Q4_0 against Q8_0x2 activations (blocks.h), two blocks per register:
@@ -241,6 +221,50 @@ AVX2 float quant_dot_q4_0_avx2(int64_t n, const void *w, const void *a) {
         }                                                                                            \
     }
 DOT_TOKENS(quant_dot_tokens_q4_0_avx2, q4_0_dot_tokens, block_q4_0)
+
+/* Q8_0 against Q8_0 for NT tokens (see q4_0_dot_tokens below for the
+ * scheme): four blocks per step, whose scales are widened together; each
+ * block adds d_w·d_a times its lane sums into one of two accumulators. */
+AVX2_INLINE void q8_0_dot_tokens(int64_t n, const block_q8_0 *w, const char *a, size_t a_row, float *out,
+                                 int64_t out_stride, const int NT) {
+    const int64_t nb = n / QK8_0;
+    const block_q8_0 *at[MAX_NT];
+    __m256 acc[2][MAX_NT];
+    FOR_TOKENS(t) {
+        at[t] = (const block_q8_0 *)(a + (size_t)t * a_row);
+        acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    }
+    int64_t b = 0;
+    /* |w| once; w's sign goes to each token's activations. */
+#define BLOCK(i, d_of_t)                                                                               \
+    do {                                                                                               \
+        __m256i x = load256(w[i].qs), ax = _mm256_abs_epi8(x);                                         \
+        FOR_TOKENS(t) {                                                                                \
+            __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(load256(at[t][i].qs), x));           \
+            __m256 l = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));                 \
+            acc[(i) & 1][t] = _mm256_fmadd_ps(d_of_t, l, acc[(i) & 1][t]);                             \
+        }                                                                                              \
+    } while (0)
+    for (; b + 4 <= nb; b += 4) {
+        __m128 dw = half4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
+        __m128 d[MAX_NT];
+        FOR_TOKENS(t) d[t] = _mm_mul_ps(dw, half4(at[t][b].d, at[t][b + 1].d, at[t][b + 2].d, at[t][b + 3].d));
+        BLOCK(b, lane(d[t], 0));
+        BLOCK(b + 1, lane(d[t], 1));
+        BLOCK(b + 2, lane(d[t], 2));
+        BLOCK(b + 3, lane(d[t], 3));
+    }
+    for (; b < nb; b++) BLOCK(b, _mm256_set1_ps(half_to_f32(w[b].d) * half_to_f32(at[t][b].d)));
+#undef BLOCK
+    FOR_TOKENS(t) out[t * out_stride] = hsum_ps(_mm256_add_ps(acc[0][t], acc[1][t]));
+}
+
+AVX2 float quant_dot_q8_0_avx2(int64_t n, const void *w, const void *a) {
+    float out;
+    q8_0_dot_tokens(n, w, a, 0, &out, 1, 1);
+    return out;
+}
+DOT_TOKENS(quant_dot_tokens_q8_0_avx2, q8_0_dot_tokens, block_q8_0)
 
 /* ---- Q4_K / Q6_K against Q8_K ---- */
 

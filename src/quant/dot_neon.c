@@ -70,6 +70,12 @@ float quant_dot_f32_neon(int64_t n, const void *w, const void *a) { return float
 float quant_dot_f16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_F16); }
 float quant_dot_bf16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_BF16); }
 
+void quant_axpy_f32_neon(int64_t n, float a, const float *x, float *y) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 /* ---- Q8_0 against Q8_0, Q4_0 against Q8_0x2 ---- */
 
 /* Lane sums Σ x·a of one block: x0 against elements 0-15, x1 against 16-31. */

@@ -154,3 +154,7 @@ float quant_dot_q6_K_scalar(int64_t n, const void *wv, const void *av) {
     return sum;
 }
 
+
+void quant_axpy_f32_scalar(int64_t n, float a, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}

@@ -35,6 +35,10 @@ const quant_ops *quant_ops_for(tensor_type t);
  * this CPU. */
 const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa);
 
+/* y[i] += a·x[i] for n floats, with the instruction set quant_ops_for()
+ * uses (attention's weighted sum of values). */
+void vec_axpy_f32(int64_t n, float a, const float *x, float *y);
+
 /* The instruction set quant_ops_for() uses. */
 const char *quant_isa(void);
 
