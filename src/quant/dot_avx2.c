@@ -370,8 +370,11 @@ AVX2_INLINE void q6_K_dot_tokens(int64_t n, const block_q6_K *w, const char *a, 
             __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(at[t][b].bsums), sc16), 5);
             sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), offset);
         }
+        /* Each half's 8 scales in both 128-bit lanes (immediates must be literal). */
+        const __m256i sc_halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                                      _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         for (int h = 0; h < 2; h++) { /* 128 elements, scale groups 8h .. 8h+7 */
-            __m256i sc_half = _mm256_permute2x128_si256(sc16, sc16, h ? 0x11 : 0x00);
+            __m256i sc_half = sc_halves[h];
             __m256i q[4];
             q6_K_half_unpack(&w[b], h, q);
             for (int k = 0; k < 4; k++) { /* 32 elements: groups 2k, 2k+1 of this half */

@@ -61,7 +61,7 @@ static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
 /* Converts each job's activations (reusing the conversion of an earlier job
  * with the same input and format). Returns the buffer to free, or NULL on
  * allocation failure. */
-static void *prepare(const matmul_job *jobs, int n, job_plan *plans, int *ok) {
+static void *prepare(const matmul_job *jobs, int n, job_plan *plans, int n_threads, int *ok) {
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         const tensor *w = jobs[i].w;
@@ -88,9 +88,11 @@ static void *prepare(const matmul_job *jobs, int n, job_plan *plans, int *ok) {
             continue;
         }
         char *dst = buf + used;
+        const int64_t n_in = jobs[i].w->shape[1];
+        /* Tokens in parallel when there are enough of them (prompts). */
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (jobs[i].T >= 16)
         for (int t = 0; t < jobs[i].T; t++)
-            quantize_activations(at, jobs[i].x + (size_t)t * jobs[i].w->shape[1], dst + (size_t)t * plans[i].a_row,
-                                 jobs[i].w->shape[1]);
+            quantize_activations(at, jobs[i].x + (size_t)t * n_in, dst + (size_t)t * plans[i].a_row, n_in);
         plans[i].act = dst;
         used += (size_t)jobs[i].T * plans[i].a_row;
     }
@@ -118,7 +120,7 @@ void matmul_many(const matmul_job *jobs, int n_jobs, int n_threads) {
     job_plan stack_plans[32];
     job_plan *plans = n_jobs <= 32 ? stack_plans : malloc((size_t)n_jobs * sizeof *plans);
     int ok = plans != NULL;
-    void *buf = ok ? prepare(jobs, n_jobs, plans, &ok) : NULL;
+    void *buf = ok ? prepare(jobs, n_jobs, plans, n_threads < 1 ? 1 : n_threads, &ok) : NULL;
     if (!ok) {
         for (int i = 0; i < n_jobs; i++) fallback(&jobs[i]);
         if (plans != stack_plans) free(plans);
