@@ -15,57 +15,16 @@
 #include <cjson/cJSON.h>
 
 #include "check.h"
+#include "cli_run.h"
 #include "io/safetensors.h"
 #include "util/file.h"
 
 static const char *cli;
 static const char *shared;
 
-typedef struct {
-    char *out;
-    int status; /* exit status, or 128+signal */
-} run_result;
-
-/* Runs cli with args (NULL-terminated), feeding `input` on stdin, and
- * captures stdout (stderr goes to ours). */
+/* Runs cli with args, captures stdout (stderr goes to ours). */
 static run_result run(const char *input, const char *const *args) {
-    run_result r = {NULL, -1};
-    int out_pipe[2], in_pipe[2];
-    if (pipe(out_pipe) || pipe(in_pipe)) return r;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(out_pipe[1], 1);
-        dup2(in_pipe[0], 0);
-        close(out_pipe[0]);
-        close(in_pipe[1]);
-        const char *argv[64];
-        int n = 0;
-        argv[n++] = cli;
-        for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(cli, (char *const *)argv);
-        _exit(127);
-    }
-    close(out_pipe[1]);
-    close(in_pipe[0]);
-    if (input) {
-        ssize_t w = write(in_pipe[1], input, strlen(input));
-        (void)w;
-    }
-    close(in_pipe[1]);
-    size_t cap = 4096, n = 0;
-    r.out = malloc(cap);
-    ssize_t got;
-    while ((got = read(out_pipe[0], r.out + n, cap - n - 1)) > 0) {
-        n += (size_t)got;
-        if (n + 1 == cap) r.out = realloc(r.out, cap *= 2);
-    }
-    r.out[n] = 0;
-    close(out_pipe[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return r;
+    return run_cli(cli, input, args, 0);
 }
 
 static int ids_equal(const cJSON *a, const cJSON *b) {

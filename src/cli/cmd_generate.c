@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/generation.h"
+#include "cli/trace_print.h"
 
 static void usage(void) {
     printf("usage: olmoe generate -m MODEL_DIR -p TEXT [-n N] [options]\n"
@@ -16,7 +17,9 @@ static void usage(void) {
            "  -p, --prompt TEXT     prompt (or -f FILE)\n"
            "  -t, --threads N       compute threads (default: all cores)\n"
            "  -c, --ctx-size N      context length (default: the model's)\n"
-           "  --json                print {\"prompt_ids\", \"ids\", \"text\"} after generating\n");
+           "  --json                print {\"prompt_ids\", \"ids\", \"text\"} after generating\n"
+           "  --trace INDEX_DIR     then show the output's spans found in a corpus index and their\n"
+           "                        documents (OLMoTrace; with --json, its JSON on a second line)\n");
     gen_usage();
 }
 
@@ -34,7 +37,18 @@ static int print_json(const olmoe_model *m, const int32_t *seq, size_t n_prompt,
     return 0;
 }
 
-static int run(const common_opts *o, const gen_opts *g) {
+/* The generated text (special tokens skipped) traced to the corpus index. */
+static int trace_output(const olmoe_model *m, const int32_t *ids, size_t n, const char *prompt,
+                        const char *index_dir, int json) {
+    char *text;
+    if (olmoe_detokenize(m, ids, n, 1, &text)) return report("decode");
+    if (!json) puts("\n--- traced to the corpus:");
+    int rc = trace_and_print("generate", index_dir, prompt, text, json);
+    olmoe_free(text);
+    return rc;
+}
+
+static int run(const common_opts *o, const gen_opts *g, const char *trace_dir) {
     size_t len;
     char *prompt = input_text("generate", o, &len);
     if (!prompt) return EXIT_USAGE;
@@ -75,6 +89,8 @@ static int run(const common_opts *o, const gen_opts *g) {
             st.n_prompt / (st.prompt_seconds > 0 ? st.prompt_seconds : 1e-9), st.n_generated,
             st.gen_seconds, st.n_generated / (st.gen_seconds > 0 ? st.gen_seconds : 1e-9),
             st.context_full ? "; stopped: context full" : "");
+    if (rc == 0 && trace_dir)
+        rc = trace_output(m, seq + n_prompt, n_seq - n_prompt, prompt, trace_dir, o->json);
 done:
     olmoe_sampler_free(s);
     olmoe_context_free(ctx);
@@ -88,11 +104,13 @@ int cmd_generate(int argc, char **argv) {
     common_opts o = {0};
     gen_opts g;
     gen_opts_init(&g);
+    const char *trace_dir = NULL;
     arg_iter it = {argc, 0, argv, "generate"};
     const char *name, *value;
     int r;
     while ((r = arg_next(&it, "--json --ignore-eos --help -h", &name, &value)) > 0) {
         if (!strcmp(name, "--help") || !strcmp(name, "-h")) { usage(); return 0; }
+        if (!strcmp(name, "--trace")) { trace_dir = value; continue; }
         int c = common_opt(&o, name, value);
         if (c == 0) c = gen_opt(&g, "generate", name, value);
         if (c < 0) return EXIT_USAGE;
@@ -100,5 +118,5 @@ int cmd_generate(int argc, char **argv) {
     }
     if (r < 0) return EXIT_USAGE;
     if (!g.seed_given) g.sampling.seed = (uint64_t)time(NULL);
-    return run(&o, &g);
+    return run(&o, &g, trace_dir);
 }

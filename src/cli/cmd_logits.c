@@ -10,26 +10,6 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 
-/* "1,2,3" -> ids; returns the count or -1. */
-static long parse_ids(const char *s, int32_t **out) {
-    size_t cap = 16, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    while (ids && *s) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 0 || v > INT32_MAX || (*end && *end != ',')) { free(ids); return -1; }
-        if (n == cap) {
-            int32_t *g = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!g) { free(ids); return -1; }
-            ids = g;
-        }
-        ids[n++] = (int32_t)v;
-        s = *end ? end + 1 : end;
-    }
-    *out = ids;
-    return ids ? (long)n : -1;
-}
-
 static cJSON *position_json(const float *l, int V, int k) {
     double max = l[0], sum = 0;
     for (int i = 1; i < V; i++) max = l[i] > max ? l[i] : max;

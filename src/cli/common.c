@@ -59,6 +59,25 @@ int parse_float(const char *cmd, const char *name, const char *value, double lo,
     return 0;
 }
 
+long parse_ids(const char *s, int32_t **out) {
+    size_t cap = 16, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    while (ids && *s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v > INT32_MAX || (*end && *end != ',')) { free(ids); return -1; }
+        if (n == cap) {
+            int32_t *g = realloc(ids, (cap *= 2) * sizeof *ids);
+            if (!g) { free(ids); return -1; }
+            ids = g;
+        }
+        ids[n++] = (int32_t)v;
+        s = *end ? end + 1 : end;
+    }
+    *out = ids;
+    return ids ? (long)n : -1;
+}
+
 int unknown_option(const char *cmd, const char *name) {
     fprintf(stderr, "olmoe %s: unknown option '%s' (see olmoe %s --help)\n", cmd, name, cmd);
     return EXIT_USAGE;

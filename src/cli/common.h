@@ -37,6 +37,8 @@ int arg_next(arg_iter *it, const char *flags, const char **name, const char **va
 int common_opt(common_opts *o, const char *name, const char *value);
 int parse_int(const char *cmd, const char *name, const char *value, long lo, long hi, long *out);
 int parse_float(const char *cmd, const char *name, const char *value, double lo, double hi, double *out);
+/* "1,2,3" -> ids (malloc'ed); returns the count, or -1 on a malformed list. */
+long parse_ids(const char *s, int32_t **out);
 int unknown_option(const char *cmd, const char *name);
 
 /* Prints "olmoe: <what>: <last error>" and returns EXIT_RUNTIME. */

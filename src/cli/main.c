@@ -20,6 +20,9 @@ static const command commands[] = {
     {"convert", cmd_convert, "write a model as GGUF (f32, bf16, q8_0, q4_0, q4_k_m) for llama.cpp"},
     {"bench", cmd_bench, "prompt-processing and generation speed (llama-bench style)"},
     {"random-init", cmd_random_init, "write a full-size model folder with random weights"},
+    {"index", cmd_index, "build and query corpus indexes (infini-gram format): count, ntd, docs"},
+    {"trace", cmd_trace, "spans of a text found in corpus indexes, and their documents (OLMoTrace)"},
+    {"decon", cmd_decon, "n-gram contamination of evaluation items (JSONL) by corpus indexes"},
 };
 
 static void usage(FILE *out) {

@@ -7,6 +7,7 @@
 
 #include "olmoe.h"
 #include "util/error.h"
+#include "util/rng.h"
 
 typedef struct {
     float logit;
@@ -50,13 +51,9 @@ void olmoe_sampler_free(olmoe_sampler *s) {
     free(s);
 }
 
-/* splitmix64: a small, well-mixed generator; reproducible for a seed. */
+/* Uniform in [0, 1) from the seeded generator; reproducible for a seed. */
 static double next_uniform(olmoe_sampler *s) {
-    uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0;
+    return (double)(splitmix64_next(&s->rng) >> 11) / 9007199254740992.0;
 }
 
 static int argmax(const float *x, int n) {

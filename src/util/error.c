@@ -41,3 +41,16 @@ const char *olmoe_status_name(olmoe_status s) {
     }
     return "unknown error";
 }
+
+void error_slot_catch(error_slot *e, olmoe_status st) {
+    if (st == OLMOE_OK) return;
+#pragma omp critical(error_slot)
+    if (e->st == OLMOE_OK) {
+        e->st = st;
+        snprintf(e->msg, sizeof e->msg, "%s", last_error);
+    }
+}
+
+olmoe_status error_slot_raise(const error_slot *e) {
+    return e->st ? olmoe_fail(e->st, "%s", e->msg) : OLMOE_OK;
+}

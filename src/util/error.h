@@ -24,4 +24,15 @@ olmoe_status olmoe_fail_prefix(olmoe_status code, const char *fmt, ...)
 #endif
     ;
 
+/* The first error raised in a parallel loop. olmoe_last_error() is per
+ * thread, so a worker's message is copied here (error_slot_catch, safe
+ * from any thread) and raised again on the calling thread. */
+typedef struct {
+    olmoe_status st;
+    char msg[1024];
+} error_slot;
+
+void error_slot_catch(error_slot *e, olmoe_status st);
+olmoe_status error_slot_raise(const error_slot *e); /* OLMOE_OK if nothing was caught */
+
 #endif
