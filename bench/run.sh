@@ -98,7 +98,7 @@ if [ "$do_build" = 1 ]; then
         cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
     fi
     log "building olmoe ($build_dir)"
-    cmake --build "$build_dir" -j"$(nproc)" --target olmoe >"$out/build.log" 2>&1 \
+    cmake --build "$build_dir" -j"$(nproc)" --target olmoe_cli >"$out/build.log" 2>&1 \
         || { tail -30 "$out/build.log" >&2; echo "bench/run.sh: build failed" >&2; exit 1; }
 fi
 [ -x "$olmoe" ] || { echo "bench/run.sh: no olmoe binary at $olmoe" >&2; exit 1; }

@@ -478,21 +478,32 @@ static void test_dot_tokens(void) {
     printf("dot_tokens checked against vec_dot in %d cases\n", tested);
 }
 
-/* y += a·x through the dispatched kernel, against a double loop, with
- * lengths that leave every kind of tail. */
-static void test_axpy(void) {
-    for (int64_t n = 0; n <= 67; n += 1 + n / 8) {
-        float x[67], y[67];
-        double want[67];
-        rng_seed(500 + (uint64_t)n);
-        float a = rng_sym();
-        for (int64_t i = 0; i < n; i++) {
-            x[i] = rng_sym(), y[i] = rng_sym();
-            want[i] = y[i] + (double)a * x[i];
+/* Attention's products over strided rows, against double loops, with
+ * lengths and row counts that leave every kind of tail. */
+static void test_attention_rows(void) {
+    enum { MAX_N = 200, MAX_ROWS = 9, STRIDE = 211 };
+    static float rows[MAX_ROWS * STRIDE], x[MAX_N], w[MAX_ROWS], out[MAX_N];
+    static const int64_t ns[] = {1, 7, 8, 63, 64, 65, 128, 200};
+    for (int ni = 0; ni < 8; ni++)
+        for (int64_t n_rows = 1; n_rows <= MAX_ROWS; n_rows++) {
+            int64_t n = ns[ni];
+            rng_seed(500 + 10 * (uint64_t)ni + (uint64_t)n_rows);
+            for (int i = 0; i < MAX_ROWS * STRIDE; i++) rows[i] = rng_sym();
+            for (int i = 0; i < MAX_N; i++) x[i] = rng_sym();
+            for (int j = 0; j < MAX_ROWS; j++) w[j] = rng_unit();
+            vec_dot_rows_f32(n, x, rows, STRIDE, n_rows, out);
+            for (int64_t j = 0; j < n_rows; j++) {
+                double want = 0;
+                for (int64_t i = 0; i < n; i++) want += (double)x[i] * rows[j * STRIDE + i];
+                CHECK_NEAR(out[j], want, 1e-5);
+            }
+            vec_weighted_rows_f32(n, w, rows, STRIDE, n_rows, out);
+            for (int64_t i = 0; i < n; i++) {
+                double want = 0;
+                for (int64_t j = 0; j < n_rows; j++) want += (double)w[j] * rows[j * STRIDE + i];
+                CHECK_NEAR(out[i], want, 1e-5);
+            }
         }
-        vec_axpy_f32(n, a, x, y);
-        for (int64_t i = 0; i < n; i++) CHECK_NEAR(y[i], want[i], 1e-6);
-    }
 }
 
 int main(int argc, char **argv) {
@@ -503,7 +514,7 @@ int main(int argc, char **argv) {
     test_dot_exact();
     test_dot_sensitivity();
     test_dot_tokens();
-    test_axpy();
+    test_attention_rows();
     if (argc > 0) test_env_override(argv[0]);
     return check_report("test_kernels");
 }

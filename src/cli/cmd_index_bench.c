@@ -7,7 +7,9 @@
  * timed. Cold (--cold N): for each of the first N queries the index is
  * closed, its files dropped from the page cache (posix_fadvise DONTNEED:
  * no privileges needed for clean, unmapped pages) and reopened, and that
- * one query is timed: the latency of a query that must read the disk. The same queries can be written out (--dump-queries) so another
+ * one query is timed: the latency of a query that must read the disk.
+ * With --trace-file, the OLMoTrace of that text is timed the same ways
+ * (cold: the tokenizer already loaded, every index file dropped).  The same queries can be written out (--dump-queries) so another
  * engine can be timed on exactly them. */
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,6 +30,9 @@ static const char *usage_text =
     "  --seed N             query sampling seed (1)\n"
     "  --cold N             also time N queries, each on a page cache emptied of the index\n"
     "  --dump-queries FILE  write the queries, one per line as space-separated ids\n"
+    "  --trace-file FILE    also time olmoe trace of this text (warm p50 of --trace-reps, and cold)\n"
+    "  --trace-reps N       warm trace repetitions (20)\n"
+    "  -t N                 threads for trace (default: all cores)\n"
     "  --json               one JSON object\n";
 
 typedef struct {
@@ -152,8 +157,8 @@ static int dump_queries(const char *path, const bench_query *qs, size_t n) {
 typedef struct {
     const char **dirs;
     int n_dirs, json;
-    long queries, max_n, seed, cold;
-    const char *dump;
+    long queries, max_n, seed, cold, trace_reps, threads;
+    const char *dump, *trace_file;
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o) {
@@ -171,6 +176,12 @@ static int parse(int argc, char **argv, bench_opts *o) {
         }
         else if (!strcmp(name, "--json")) o->json = 1;
         else if (!strcmp(name, "--dump-queries")) o->dump = value;
+        else if (!strcmp(name, "--trace-file")) o->trace_file = value;
+        else if (!strcmp(name, "--trace-reps")) {
+            if (parse_int(it.cmd, name, value, 1, 100000, &o->trace_reps)) return EXIT_USAGE;
+        } else if (!strcmp(name, "-t")) {
+            if (parse_int(it.cmd, name, value, 1, 4096, &o->threads)) return EXIT_USAGE;
+        }
         else if (!strcmp(name, "--queries")) {
             if (parse_int(it.cmd, name, value, 1, 10000000, &o->queries)) return EXIT_USAGE;
         } else if (!strcmp(name, "--max-n")) {
@@ -187,8 +198,56 @@ static int parse(int argc, char **argv, bench_opts *o) {
     return 0;
 }
 
+/* Trace timings in ms: warm p50 of reps, and one cold run. */
+typedef struct {
+    double warm_ms, cold_ms;
+    size_t n_tokens, n_spans, n_docs;
+} trace_timing;
+
+static int time_trace(olmoe_index *ix, const char *text, size_t len, int threads, double *ms,
+                      trace_timing *tt) {
+    olmoe_trace_params tp = olmoe_trace_default_params();
+    tp.n_threads = threads;
+    olmoe_trace_result *r = NULL;
+    double t0 = now_us();
+    if (olmoe_trace(ix, text, len, &tp, &r)) return report("olmoe index bench: trace");
+    *ms = (now_us() - t0) / 1000;
+    tt->n_tokens = r->n_tokens, tt->n_spans = r->n_spans, tt->n_docs = r->n_docs;
+    olmoe_free(r);
+    return 0;
+}
+
+/* Warm: one untimed run (it also loads the tokenizer), then reps timed.
+ * Cold: the index reopened on an emptied page cache, the tokenizer loaded
+ * before the cache is emptied (it is not part of the index's reads). */
+static int bench_trace(olmoe_index **ix, const bench_opts *o, const olmoe_index_open_params *p,
+                       trace_timing *tt) {
+    size_t len;
+    common_opts co = {.file = o->trace_file};
+    char *text = input_text("index bench", &co, &len);
+    if (!text) return EXIT_RUNTIME;
+    double *ms = malloc((size_t)o->trace_reps * sizeof *ms), once;
+    int rc = ms ? time_trace(*ix, text, len, (int)o->threads, &once, tt) : report("olmoe index bench");
+    for (long i = 0; !rc && i < o->trace_reps; i++) rc = time_trace(*ix, text, len, (int)o->threads, &ms[i], tt);
+    if (!rc) tt->warm_ms = summarize(ms, (size_t)o->trace_reps).p50;
+    if (!rc) {
+        olmoe_index_free(*ix);
+        *ix = NULL;
+        int32_t *ids = NULL;
+        size_t n;
+        if (olmoe_index_open(o->dirs, o->n_dirs, p, ix) || olmoe_index_tokenize(*ix, "a", 1, &ids, &n))
+            rc = report("olmoe index bench");
+        olmoe_free(ids);
+        drop_page_cache(o->dirs, o->n_dirs);
+        if (!rc) rc = time_trace(*ix, text, len, (int)o->threads, &tt->cold_ms, tt);
+    }
+    free(ms);
+    free(text);
+    return rc;
+}
+
 static void print_result(const bench_opts *o, size_t n, uint64_t found, latency warm, size_t cold,
-                         latency cold_l) {
+                         latency cold_l, const trace_timing *tt) {
     if (o->json) {
         printf("{\"queries\": %zu, \"found\": %llu, \"max_n\": %ld, \"warm_count_us\": {\"p50\": %.2f, "
                "\"p95\": %.2f, \"mean\": %.2f}",
@@ -196,6 +255,10 @@ static void print_result(const bench_opts *o, size_t n, uint64_t found, latency 
         if (cold)
             printf(", \"cold_queries\": %zu, \"cold_count_us\": {\"p50\": %.2f, \"p95\": %.2f, \"mean\": %.2f}",
                    cold, cold_l.p50, cold_l.p95, cold_l.mean);
+        if (tt)
+            printf(", \"trace\": {\"tokens\": %zu, \"spans\": %zu, \"documents\": %zu, \"warm_ms\": %.2f, "
+                   "\"cold_ms\": %.2f}",
+                   tt->n_tokens, tt->n_spans, tt->n_docs, tt->warm_ms, tt->cold_ms);
         printf("}\n");
         return;
     }
@@ -204,10 +267,13 @@ static void print_result(const bench_opts *o, size_t n, uint64_t found, latency 
     if (cold)
         printf("count, cold (%zu queries): p50 %.2f us, p95 %.2f us, mean %.2f us\n", cold, cold_l.p50,
                cold_l.p95, cold_l.mean);
+    if (tt)
+        printf("trace of %zu tokens (%zu spans, %zu documents): warm p50 %.2f ms, cold %.2f ms\n",
+               tt->n_tokens, tt->n_spans, tt->n_docs, tt->warm_ms, tt->cold_ms);
 }
 
 int cmd_index_bench(int argc, char **argv) {
-    bench_opts o = {.queries = 10000, .max_n = 20, .seed = 1};
+    bench_opts o = {.queries = 10000, .max_n = 20, .seed = 1, .trace_reps = 20};
     int rc = parse(argc, argv, &o);
     olmoe_index *ix = NULL;
     olmoe_index_open_params p = olmoe_index_default_open_params();
@@ -231,10 +297,10 @@ int cmd_index_bench(int argc, char **argv) {
     if (!rc) cold = summarize(us, n_cold);
     if (!rc) rc = time_pass(ix, qs, n, us, &found); /* warms the pages */
     if (!rc) rc = time_pass(ix, qs, n, us, &found);
-    if (!rc) {
-        warm = summarize(us, n);
-        print_result(&o, n, found, warm, n_cold, cold);
-    }
+    if (!rc) warm = summarize(us, n);
+    trace_timing tt = {0};
+    if (!rc && o.trace_file) rc = bench_trace(&ix, &o, &p, &tt);
+    if (!rc) print_result(&o, n, found, warm, n_cold, cold, o.trace_file ? &tt : NULL);
     for (size_t q = 0; qs && q < n; q++) free(qs[q].ids);
     free(qs);
     free(us);

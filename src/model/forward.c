@@ -78,24 +78,19 @@ static void attend(olmoe_context *ctx, int layer, int T) {
     const float *kc = ctx->k_cache + (size_t)layer * ctx->n_ctx * kv_dim;
     const float *vc = ctx->v_cache + (size_t)layer * ctx->n_ctx * kv_dim;
     const float scale = 1.0f / sqrtf((float)hd);
-    /* q·k through the SIMD float kernel: a plain loop is a float reduction
-     * the compiler may not vectorize (it would reorder the additions). */
-    float (*dot)(int64_t, const void *, const void *) = quant_ops_for(TYPE_F32)->vec_dot;
 #pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
     for (int th = 0; th < T * H; th++) {
         int t = th / H, h = th % H, kvh = h / group;
         int n_keys = ctx->n_past + t + 1;
         float *sc = s->scores + (size_t)omp_get_thread_num() * ctx->n_ctx;
         const float *q = s->q + (size_t)t * H * hd + (size_t)h * hd;
-        for (int j = 0; j < n_keys; j++) {
-            sc[j] = dot(hd, kc + (size_t)j * kv_dim + (size_t)kvh * hd, q) * scale;
-        }
+        /* scores = K·q over the cached keys, then softmax, then out = Σ p_j v_j
+         * (SIMD kernels: a plain loop's float reduction would stay scalar). */
+        vec_dot_rows_f32(hd, q, kc + (size_t)kvh * hd, kv_dim, n_keys, sc);
+        for (int j = 0; j < n_keys; j++) sc[j] *= scale;
         softmax(sc, n_keys);
-        float *out = s->att + (size_t)t * H * hd + (size_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int j = 0; j < n_keys; j++) {
-            vec_axpy_f32(hd, sc[j], vc + (size_t)j * kv_dim + (size_t)kvh * hd, out);
-        }
+        vec_weighted_rows_f32(hd, sc, vc + (size_t)kvh * hd, kv_dim, n_keys,
+                              s->att + (size_t)t * H * hd + (size_t)h * hd);
     }
 }
 

@@ -21,7 +21,10 @@
     float quant_dot_q8_0_##isa(int64_t n, const void *w, const void *a);     \
     float quant_dot_q4_K_##isa(int64_t n, const void *w, const void *a);     \
     float quant_dot_q6_K_##isa(int64_t n, const void *w, const void *a);      \
-    void quant_axpy_f32_##isa(int64_t n, float a, const float *x, float *y);
+    void quant_dot_rows_f32_##isa(int64_t n, const float *x, const float *rows, int64_t stride,      \
+                                  int64_t n_rows, float *out);                                   \
+    void quant_weighted_rows_f32_##isa(int64_t n, const float *w, const float *rows, int64_t stride, \
+                                       int64_t n_rows, float *out);
 #define DECLARE_DOT_TOKENS(name)                                                             \
     void name(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, float *y, \
               int64_t y_stride);
@@ -105,18 +108,21 @@ static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon, NULL, NULL, NULL, 
 typedef struct {
     const char *name;
     const quant_ops *ops;
-    void (*axpy)(int64_t n, float a, const float *x, float *y);
+    void (*dot_rows)(int64_t n, const float *x, const float *rows, int64_t stride, int64_t n_rows,
+                     float *out);
+    void (*weighted_rows)(int64_t n, const float *w, const float *rows, int64_t stride,
+                          int64_t n_rows, float *out);
 } isa_entry;
 
 /* Best first. */
 static const isa_entry isas[] = {
 #if defined(__x86_64__)
-    {"avx2", avx2_ops, quant_axpy_f32_avx2},
+    {"avx2", avx2_ops, quant_dot_rows_f32_avx2, quant_weighted_rows_f32_avx2},
 #endif
 #if defined(__aarch64__)
-    {"neon", neon_ops, quant_axpy_f32_neon},
+    {"neon", neon_ops, quant_dot_rows_f32_neon, quant_weighted_rows_f32_neon},
 #endif
-    {"scalar", scalar_ops, quant_axpy_f32_scalar},
+    {"scalar", scalar_ops, quant_dot_rows_f32_scalar, quant_weighted_rows_f32_scalar},
 };
 enum { N_ISA = sizeof isas / sizeof isas[0] };
 
@@ -161,7 +167,15 @@ const quant_ops *quant_ops_for(tensor_type t) { return lookup(choose()->ops, t);
 
 const char *quant_isa(void) { return choose()->name; }
 
-void vec_axpy_f32(int64_t n, float a, const float *x, float *y) { choose()->axpy(n, a, x, y); }
+void vec_dot_rows_f32(int64_t n, const float *x, const float *rows, int64_t stride, int64_t n_rows,
+                      float *out) {
+    choose()->dot_rows(n, x, rows, stride, n_rows, out);
+}
+
+void vec_weighted_rows_f32(int64_t n, const float *w, const float *rows, int64_t stride,
+                           int64_t n_rows, float *out) {
+    choose()->weighted_rows(n, w, rows, stride, n_rows, out);
+}
 
 const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa) {
     for (int i = 0; i < N_ISA; i++)

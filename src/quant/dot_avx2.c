@@ -87,12 +87,60 @@ AVX2 float quant_dot_bf16_avx2(int64_t n, const void *w, const void *a) {
     return float_dot(n, w, a, W_BF16);
 }
 
-AVX2 void quant_axpy_f32_avx2(int64_t n, float a, const float *x, float *y) {
-    const __m256 av = _mm256_set1_ps(a);
+/* Four rows at a time share each load of x; their four sums are reduced
+ * together. */
+AVX2 void quant_dot_rows_f32_avx2(int64_t n, const float *x, const float *rows, int64_t stride,
+                                  int64_t n_rows, float *out) {
+    int64_t j = 0;
+    for (; j + 4 <= n_rows; j += 4) {
+        const float *r = rows + j * stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 xv = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r + i), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r + stride + i), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2 * stride + i), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 3 * stride + i), xv, a3);
+        }
+        /* hadd pairs: lanes end up as (row0, row1, row2, row3) per 128-bit half */
+        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        float s[4];
+        _mm_storeu_ps(s, s4);
+        for (int k = 0; k < 4; k++) {
+            for (int64_t t = i; t < n; t++) s[k] += x[t] * r[k * stride + t];
+            out[j + k] = s[k];
+        }
+    }
+    for (; j < n_rows; j++) out[j] = float_dot(n, rows + j * stride, x, W_F32);
+}
+
+/* 64 outputs at a time held in eight registers while every row adds in. */
+AVX2 void quant_weighted_rows_f32_avx2(int64_t n, const float *w, const float *rows, int64_t stride,
+                                       int64_t n_rows, float *out) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
+    for (; i + 64 <= n; i += 64) {
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_rows; j++) {
+            __m256 wj = _mm256_set1_ps(w[j]);
+            const float *r = rows + j * stride + i;
+            for (int k = 0; k < 8; k++) acc[k] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(r + 8 * k), acc[k]);
+        }
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + i + 8 * k, acc[k]);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_rows; j++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), _mm256_loadu_ps(rows + j * stride + i), acc);
+        _mm256_storeu_ps(out + i, acc);
+    }
+    for (; i < n; i++) {
+        float s = 0;
+        for (int64_t j = 0; j < n_rows; j++) s += w[j] * rows[j * stride + i];
+        out[i] = s;
+    }
 }
 
 /* ---- Q8_0 against Q8_0, Q4_0 against Q8_0x2 ---- */

@@ -70,10 +70,29 @@ float quant_dot_f32_neon(int64_t n, const void *w, const void *a) { return float
 float quant_dot_f16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_F16); }
 float quant_dot_bf16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_BF16); }
 
-void quant_axpy_f32_neon(int64_t n, float a, const float *x, float *y) {
+void quant_dot_rows_f32_neon(int64_t n, const float *x, const float *rows, int64_t stride,
+                             int64_t n_rows, float *out) {
+    for (int64_t j = 0; j < n_rows; j++) out[j] = float_dot(n, rows + j * stride, x, W_F32);
+}
+
+/* 32 outputs at a time held in eight registers while every row adds in. */
+void quant_weighted_rows_f32_neon(int64_t n, const float *w, const float *rows, int64_t stride,
+                                  int64_t n_rows, float *out) {
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-    for (; i < n; i++) y[i] += a * x[i];
+    for (; i + 32 <= n; i += 32) {
+        float32x4_t acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = vdupq_n_f32(0);
+        for (int64_t j = 0; j < n_rows; j++) {
+            const float *r = rows + j * stride + i;
+            for (int k = 0; k < 8; k++) acc[k] = vfmaq_n_f32(acc[k], vld1q_f32(r + 4 * k), w[j]);
+        }
+        for (int k = 0; k < 8; k++) vst1q_f32(out + i + 4 * k, acc[k]);
+    }
+    for (; i < n; i++) {
+        float s = 0;
+        for (int64_t j = 0; j < n_rows; j++) s += w[j] * rows[j * stride + i];
+        out[i] = s;
+    }
 }
 
 /* ---- Q8_0 against Q8_0, Q4_0 against Q8_0x2 ---- */

@@ -155,6 +155,14 @@ float quant_dot_q6_K_scalar(int64_t n, const void *wv, const void *av) {
 }
 
 
-void quant_axpy_f32_scalar(int64_t n, float a, const float *x, float *y) {
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+void quant_dot_rows_f32_scalar(int64_t n, const float *x, const float *rows, int64_t stride,
+                               int64_t n_rows, float *out) {
+    for (int64_t j = 0; j < n_rows; j++) out[j] = quant_dot_f32_scalar(n, rows + j * stride, x);
+}
+
+void quant_weighted_rows_f32_scalar(int64_t n, const float *w, const float *rows, int64_t stride,
+                                    int64_t n_rows, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = 0;
+    for (int64_t j = 0; j < n_rows; j++)
+        for (int64_t i = 0; i < n; i++) out[i] += w[j] * rows[j * stride + i];
 }

@@ -35,9 +35,14 @@ const quant_ops *quant_ops_for(tensor_type t);
  * this CPU. */
 const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa);
 
-/* y[i] += a·x[i] for n floats, with the instruction set quant_ops_for()
- * uses (attention's weighted sum of values). */
-void vec_axpy_f32(int64_t n, float a, const float *x, float *y);
+/* Attention's two products over the rows of a KV cache (n floats each,
+ * `stride` floats apart), with the instruction set quant_ops_for() uses:
+ *   out[j] = Σ_i x[i]·rows[j·stride + i]          for j < n_rows
+ *   out[i] = Σ_j w[j]·rows[j·stride + i]          for i < n */
+void vec_dot_rows_f32(int64_t n, const float *x, const float *rows, int64_t stride, int64_t n_rows,
+                      float *out);
+void vec_weighted_rows_f32(int64_t n, const float *w, const float *rows, int64_t stride,
+                           int64_t n_rows, float *out);
 
 /* The instruction set quant_ops_for() uses. */
 const char *quant_isa(void);

@@ -10,6 +10,7 @@
  *  2. sort: each shard's suffix array (table.s), as many shards at once as
  *     threads and memory allow.
  * The manifest is written last; every file goes through NAME.tmp. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
 #include <errno.h>
 #include <omp.h>
@@ -308,7 +309,11 @@ static olmoe_status sort_shards(index_build *b) {
 /* -------------------------------------------------------------- finish */
 
 static olmoe_status write_manifest(index_build *b) {
-    const char *tok_name = b->tok.json_path ? INDEX_TOKENIZER_COPY : b->p->tokenizer;
+    /* A GGUF tokenizer is not copied (it is the whole model): its absolute
+     * path is recorded, as a bare name would be read as a file inside the
+     * index directory. */
+    char *abs = b->tok.json_path ? NULL : realpath(b->p->tokenizer, NULL);
+    const char *tok_name = b->tok.json_path ? INDEX_TOKENIZER_COPY : abs ? abs : b->p->tokenizer;
     cJSON *m = cJSON_CreateObject();
     int ok = m && cJSON_AddStringToObject(m, "format", "infini-gram") &&
              cJSON_AddNumberToObject(m, "version", 4) &&
@@ -322,6 +327,7 @@ static olmoe_status write_manifest(index_build *b) {
              cJSON_AddStringToObject(m, "builder", BUILDER);
     char *json = ok ? cJSON_Print(m) : NULL;
     cJSON_Delete(m);
+    free(abs);
     size_t len = json ? strlen(json) : 0;
     char *text = json ? malloc(len + 1) : NULL;
     if (text) {
