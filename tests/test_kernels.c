@@ -120,6 +120,7 @@ static void make_act_quantized(tensor_type act, void *a, int64_t n) {
     case TYPE_F32: memcpy(a, x, (size_t)n * sizeof *x); break;
     case TYPE_Q8_0: quantize_row_q8_0(x, a, n); break;
     case TYPE_Q8_0X2: quantize_row_q8_0x2(x, a, n); break;
+    case TYPE_Q8_0R: quantize_row_q8_0r(x, a, n); break;
     case TYPE_Q8_K: quantize_row_q8_K(x, a, n); break;
     default: break;
     }
@@ -128,20 +129,21 @@ static void make_act_quantized(tensor_type act, void *a, int64_t n) {
 
 /* Activation blocks from random levels in [-127, 127] (the quantizers'
  * range), with matching bsums; unit scales if `unit`, no zero level if
- * `nonzero`. Q8_0x2 rows are Q8_0 rows rearranged. */
+ * `nonzero`. Q8_0x2 and Q8_0r rows are Q8_0 rows rearranged. */
 static void make_act_raw(tensor_type act, void *a, int64_t n, int unit, int nonzero) {
     const int lo = -127, hi = 127;
 #define LEVEL() (int8_t)(nonzero ? (rng_int(0, 1) ? rng_int(1, hi) : rng_int(lo, -1)) : rng_int(lo, hi))
     if (act == TYPE_F32) {
         for (int64_t i = 0; i < n; i++) ((float *)a)[i] = ldexpf(rng_sym(), rng_int(-8, 8));
-    } else if (act == TYPE_Q8_0 || act == TYPE_Q8_0X2) {
+    } else if (act == TYPE_Q8_0 || act == TYPE_Q8_0X2 || act == TYPE_Q8_0R) {
         block_q8_0 *q = act == TYPE_Q8_0 ? a : malloc((size_t)(n / QK8_0) * sizeof *q);
         for (int64_t b = 0; b < n / QK8_0; b++) {
             q[b].d = unit ? f32_to_f16(1.0f) : rng_scale_f16();
             for (int j = 0; j < QK8_0; j++) q[b].qs[j] = LEVEL();
         }
-        if (act == TYPE_Q8_0X2) {
-            pack_q8_0x2(q, a, n);
+        if (act != TYPE_Q8_0) {
+            if (act == TYPE_Q8_0X2) pack_q8_0x2(q, a, n);
+            else pack_q8_0r(q, a, n);
             free(q);
         }
     } else if (act == TYPE_Q8_K) {
@@ -163,6 +165,7 @@ static void act_to_f32(tensor_type act, const void *a, float *x, int64_t n) {
     case TYPE_F32: memcpy(x, a, (size_t)n * sizeof *x); break;
     case TYPE_Q8_0: dequantize_row_q8_0(a, x, n); break;
     case TYPE_Q8_0X2: dequantize_row_q8_0x2(a, x, n); break;
+    case TYPE_Q8_0R: dequantize_row_q8_0r(a, x, n); break;
     case TYPE_Q8_K: dequantize_row_q8_K(a, x, n); break;
     default: break;
     }
@@ -380,7 +383,7 @@ static void test_tables(void) {
         tensor_type want_act = block_elems(t) == 1        ? TYPE_F32
                                : block_elems(t) == QK_K ? TYPE_Q8_K
                                : t == TYPE_Q4_0         ? TYPE_Q8_0X2
-                                                        : TYPE_Q8_0;
+                                                        : TYPE_Q8_0R;
         for (int ii = 0; ii < N_ISAS; ii++) {
             const quant_ops *o = quant_ops_for_isa(t, ISAS[ii]);
             if (!o) continue;

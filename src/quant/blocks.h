@@ -80,6 +80,16 @@ static inline float q8_0x2_block(const void *row, int64_t b, int64_t nb, const i
     return x->d[4 * k];
 }
 
+/* Activations for Q8_0 weights (ours, not a ggml type): a row of Q8_0
+ * blocks with the scales moved to the front as floats (the f16-rounded
+ * values Q8_0 stores), so a kernel loads four scales with one instruction
+ * instead of widening four f16 values spread 34 bytes apart: nb floats,
+ * then the nb·32 levels. A row of n elements takes n/32 · 36 bytes. */
+static inline const float *q8_0r_scales(const void *row) { return (const float *)row; }
+static inline const int8_t *q8_0r_levels(const void *row, int64_t nb) {
+    return (const int8_t *)row + nb * (int64_t)sizeof(float);
+}
+
 /* The 8 (scale, min) 6-bit pairs of a Q4_K block: pairs 0..3 sit in the low
  * 6 bits of bytes 0..3 (scale) and 4..7 (min); pairs 4..7 keep their low 4
  * bits in bytes 8..11 (scale low nibble, min high nibble) and their top 2

@@ -89,7 +89,7 @@ BLOCK_ROWS(q6_K, block_q6_K)
         {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, NULL},                  \
         {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa, NULL},              \
         {TYPE_Q4_0, TYPE_Q8_0X2, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa, q4_0_tokens},    \
-        {TYPE_Q8_0, TYPE_Q8_0, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, q8_0_tokens},             \
+        {TYPE_Q8_0, TYPE_Q8_0R, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, q8_0_tokens},             \
         {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa, q4_K_tokens},      \
         {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa, q6_K_tokens},      \
     }

@@ -270,16 +270,19 @@ AVX2 float quant_dot_q4_0_avx2(int64_t n, const void *w, const void *a) {
     }
 DOT_TOKENS(quant_dot_tokens_q4_0_avx2, q4_0_dot_tokens, block_q4_0)
 
-/* Q8_0 against Q8_0 for NT tokens (see q4_0_dot_tokens below for the
- * scheme): four blocks per step, whose scales are widened together; each
+/* Q8_0 against Q8_0r activations (blocks.h) for NT tokens (see
+ * q4_0_dot_tokens above for the scheme): four blocks per step, the weight
+ * scales widened together and the activation scales loaded as floats; each
  * block adds d_w·d_a times its lane sums into one of two accumulators. */
 AVX2_INLINE void q8_0_dot_tokens(int64_t n, const block_q8_0 *w, const char *a, size_t a_row, float *out,
                                  int64_t out_stride, const int NT) {
     const int64_t nb = n / QK8_0;
-    const block_q8_0 *at[MAX_NT];
+    const float *da[MAX_NT];
+    const int8_t *at[MAX_NT];
     __m256 acc[2][MAX_NT];
     FOR_TOKENS(t) {
-        at[t] = (const block_q8_0 *)(a + (size_t)t * a_row);
+        da[t] = q8_0r_scales(a + (size_t)t * a_row);
+        at[t] = q8_0r_levels(a + (size_t)t * a_row, nb);
         acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     }
     int64_t b = 0;
@@ -288,7 +291,7 @@ AVX2_INLINE void q8_0_dot_tokens(int64_t n, const block_q8_0 *w, const char *a, 
     do {                                                                                               \
         __m256i x = load256(w[i].qs), ax = _mm256_abs_epi8(x);                                         \
         FOR_TOKENS(t) {                                                                                \
-            __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(load256(at[t][i].qs), x));           \
+            __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(load256(at[t] + 32 * (i)), x));      \
             __m256 l = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));                 \
             acc[(i) & 1][t] = _mm256_fmadd_ps(d_of_t, l, acc[(i) & 1][t]);                             \
         }                                                                                              \
@@ -296,13 +299,13 @@ AVX2_INLINE void q8_0_dot_tokens(int64_t n, const block_q8_0 *w, const char *a, 
     for (; b + 4 <= nb; b += 4) {
         __m128 dw = half4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
         __m128 d[MAX_NT];
-        FOR_TOKENS(t) d[t] = _mm_mul_ps(dw, half4(at[t][b].d, at[t][b + 1].d, at[t][b + 2].d, at[t][b + 3].d));
+        FOR_TOKENS(t) d[t] = _mm_mul_ps(dw, _mm_loadu_ps(da[t] + b));
         BLOCK(b, lane(d[t], 0));
         BLOCK(b + 1, lane(d[t], 1));
         BLOCK(b + 2, lane(d[t], 2));
         BLOCK(b + 3, lane(d[t], 3));
     }
-    for (; b < nb; b++) BLOCK(b, _mm256_set1_ps(half_to_f32(w[b].d) * half_to_f32(at[t][b].d)));
+    for (; b < nb; b++) BLOCK(b, _mm256_set1_ps(half_to_f32(w[b].d) * da[t][b]));
 #undef BLOCK
     FOR_TOKENS(t) out[t * out_stride] = hsum_ps(_mm256_add_ps(acc[0][t], acc[1][t]));
 }

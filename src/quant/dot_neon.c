@@ -102,13 +102,16 @@ static inline int32x4_t block_dot(int8x16_t x0, int8x16_t x1, const int8_t *a_lo
     return dot16(dot16(vdupq_n_s32(0), x0, vld1q_s8(a_lo)), x1, vld1q_s8(a_hi));
 }
 
+/* Activations in the Q8_0r layout (blocks.h). */
 float quant_dot_q8_0_neon(int64_t n, const void *wv, const void *av) {
-    const block_q8_0 *w = wv, *a = av;
+    const block_q8_0 *w = wv;
     const int64_t nb = n / 32;
+    const float *da = q8_0r_scales(av);
+    const int8_t *a = q8_0r_levels(av, nb);
     float32x4_t s[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
     for (int64_t b = 0; b < nb; b++) { /* two accumulators, alternating */
-        float d = half_to_f32(w[b].d) * half_to_f32(a[b].d);
-        int32x4_t l = block_dot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), a[b].qs, a[b].qs + 16);
+        float d = half_to_f32(w[b].d) * da[b];
+        int32x4_t l = block_dot(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), a + 32 * b, a + 32 * b + 16);
         s[b & 1] = vfmaq_n_f32(s[b & 1], vcvtq_f32_s32(l), d);
     }
     return vaddvq_f32(vaddq_f32(s[0], s[1]));

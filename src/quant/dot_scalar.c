@@ -69,13 +69,15 @@ static int32_t dot_i8(const int8_t *x, const int8_t *y, int len) {
     return s;
 }
 
+/* Activations in the Q8_0r layout (blocks.h). */
 float quant_dot_q8_0_scalar(int64_t n, const void *wv, const void *av) {
     const block_q8_0 *w = wv;
-    const block_q8_0 *a = av;
+    const int64_t nb = n / QK8_0;
+    const int8_t *levels = q8_0r_levels(av, nb);
     float sum = 0;
-    for (int64_t b = 0; b < n / QK8_0; b++) {
-        int32_t isum = dot_i8(w[b].qs, a[b].qs, QK8_0);
-        sum += f16_to_f32(w[b].d) * f16_to_f32(a[b].d) * (float)isum;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t isum = dot_i8(w[b].qs, levels + b * QK8_0, QK8_0);
+        sum += f16_to_f32(w[b].d) * q8_0r_scales(av)[b] * (float)isum;
     }
     return sum;
 }

@@ -132,3 +132,28 @@ void dequantize_row_q8_0x2(const void *x, float *y, int64_t n) {
         for (int j = 0; j < 16; j++) y[j] = lo[j] * d, y[16 + j] = hi[j] * d;
     }
 }
+
+/* Q8_0r: Q8_0's levels and f16-rounded scales, scales first as floats. */
+static void place_q8_0r(const block_q8_0 *q, void *y, int64_t b, int64_t nb) {
+    ((float *)y)[b] = f16_to_f32(q->d);
+    int8_t *levels = (int8_t *)q8_0r_levels(y, nb) + b * QK8_0;
+    for (int j = 0; j < QK8_0; j++) levels[j] = q->qs[j];
+}
+
+void pack_q8_0r(const block_q8_0 *x, void *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK8_0; b++) place_q8_0r(&x[b], y, b, n / QK8_0);
+}
+
+void quantize_row_q8_0r(const float *x, void *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        block_q8_0 q;
+        quantize_row_q8_0(x + b * QK8_0, &q, QK8_0);
+        place_q8_0r(&q, y, b, n / QK8_0);
+    }
+}
+
+void dequantize_row_q8_0r(const void *x, float *y, int64_t n) {
+    const int64_t nb = n / QK8_0;
+    const int8_t *levels = q8_0r_levels(x, nb);
+    for (int64_t i = 0; i < n; i++) y[i] = levels[i] * q8_0r_scales(x)[i / QK8_0];
+}

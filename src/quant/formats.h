@@ -18,6 +18,9 @@ void quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n);
 void quantize_row_q8_0x2(const float *x, void *y, int64_t n);
 /* A Q8_0 row rearranged into the Q8_0x2 layout (the same values). */
 void pack_q8_0x2(const block_q8_0 *x, void *y, int64_t n);
+/* The same for the Q8_0r layout (blocks.h). */
+void quantize_row_q8_0r(const float *x, void *y, int64_t n);
+void pack_q8_0r(const block_q8_0 *x, void *y, int64_t n);
 
 void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n);
 void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n);
@@ -25,5 +28,6 @@ void dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n);
 void dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
 void dequantize_row_q8_K(const block_q8_K *x, float *y, int64_t n);
 void dequantize_row_q8_0x2(const void *x, float *y, int64_t n);
+void dequantize_row_q8_0r(const void *x, float *y, int64_t n);
 
 #endif

@@ -13,7 +13,8 @@
 typedef struct {
     tensor_type type;
     /* Activations are converted to this type before vec_dot (as ggml does:
-     * Q8_0 for Q4_0/Q8_0 weights, Q8_K for Q4_K/Q6_K, F32 for float weights). */
+     * Q8_0's levels for Q4_0/Q8_0 weights in kernel-shaped layouts Q8_0x2 and
+     * Q8_0r (blocks.h), Q8_K for Q4_K/Q6_K, F32 for float weights). */
     tensor_type act_type;
     void (*to_f32)(const void *src, float *dst, int64_t n);
     void (*from_f32)(const float *src, void *dst, int64_t n);

@@ -22,6 +22,7 @@ static type_info info_of(tensor_type t) {
     case TYPE_Q6_K: return (type_info){"q6_K", QK_K, sizeof(block_q6_K), 1};
     case TYPE_Q8_K: return (type_info){"q8_K", QK_K, sizeof(block_q8_K), 0};
     case TYPE_Q8_0X2: return (type_info){"q8_0x2", QK8_0, sizeof(block_q8_0x2) / 2, 0};
+    case TYPE_Q8_0R: return (type_info){"q8_0r", QK8_0, sizeof(float) + QK8_0, 0};
     case TYPE_I32: return (type_info){"i32", 1, 4, 0};
     case TYPE_I64: return (type_info){"i64", 1, 8, 0};
     case TYPE_F64: return (type_info){"f64", 1, 8, 0};

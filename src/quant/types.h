@@ -15,6 +15,7 @@ typedef enum {
     TYPE_Q6_K = 14,
     TYPE_Q8_K = 15, /* activations only */
     TYPE_Q8_0X2 = 100, /* activations for Q4_0 weights (ours, blocks.h); not in GGUF */
+    TYPE_Q8_0R = 101,  /* activations for Q8_0 weights (ours, blocks.h); not in GGUF */
     TYPE_I32 = 26, /* not weights: reference data read by the tests */
     TYPE_I64 = 27,
     TYPE_F64 = 28,
