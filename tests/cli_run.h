@@ -31,7 +31,7 @@ static char *run_read_all(int fd) {
 /* 1 when the CLI binary cannot be started from this test: scripts/test-arm
  * sets OLMOE_TEST_NO_CLI when the kernel cannot run aarch64 executables
  * directly (no binfmt_misc); the x86-64 run always exercises the CLI. */
-static int cli_unavailable(const char *test) {
+static inline int cli_unavailable(const char *test) {
     if (!getenv("OLMOE_TEST_NO_CLI")) return 0;
     printf("%s: CLI checks skipped (OLMOE_TEST_NO_CLI: the CLI cannot be started here)\n", test);
     return 1;

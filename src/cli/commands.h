@@ -21,5 +21,7 @@ int cmd_index_bench(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 /* `olmoe decon`: n-gram contamination of evaluation items by corpus indexes. */
 int cmd_decon(int argc, char **argv);
+/* `olmoe serve`: the OpenAI-compatible HTTP server (src/server/). */
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"random-init", cmd_random_init, "write a full-size model folder with random weights"},
     {"index", cmd_index, "build and query corpus indexes (infini-gram format): count, ntd, docs"},
     {"trace", cmd_trace, "spans of a text found in corpus indexes, and their documents (OLMoTrace)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with a web page (llama.cpp conventions)"},
     {"decon", cmd_decon, "n-gram contamination of evaluation items (JSONL) by corpus indexes"},
 };
 
