@@ -109,19 +109,25 @@ static void place_q8_0x2(const block_q8_0 *q, void *y, int64_t b, int64_t nb) {
     }
 }
 
-void pack_q8_0x2(const block_q8_0 *x, void *y, int64_t n) {
-    for (int64_t b = 0; b < n / QK8_0; b++) place_q8_0x2(&x[b], y, b, n / QK8_0);
+/* The kernel-shaped Q8_0 layouts (Q8_0x2, Q8_0r) hold Q8_0's values: each
+ * block is quantized exactly as Q8_0 (same levels, same f16-rounded scale)
+ * or taken from a Q8_0 row, then put in its place by `place`. */
+typedef void (*place_fn)(const block_q8_0 *q, void *y, int64_t b, int64_t nb);
+
+static void pack_placed(const block_q8_0 *x, void *y, int64_t n, place_fn place) {
+    for (int64_t b = 0; b < n / QK8_0; b++) place(&x[b], y, b, n / QK8_0);
 }
 
-/* Each block is quantized exactly as Q8_0 (same levels, same f16-rounded
- * scale), then placed. */
-void quantize_row_q8_0x2(const float *x, void *y, int64_t n) {
+static void quantize_placed(const float *x, void *y, int64_t n, place_fn place) {
     for (int64_t b = 0; b < n / QK8_0; b++) {
         block_q8_0 q;
         quantize_row_q8_0(x + b * QK8_0, &q, QK8_0);
-        place_q8_0x2(&q, y, b, n / QK8_0);
+        place(&q, y, b, n / QK8_0);
     }
 }
+
+void pack_q8_0x2(const block_q8_0 *x, void *y, int64_t n) { pack_placed(x, y, n, place_q8_0x2); }
+void quantize_row_q8_0x2(const float *x, void *y, int64_t n) { quantize_placed(x, y, n, place_q8_0x2); }
 
 void dequantize_row_q8_0x2(const void *x, float *y, int64_t n) {
     const int64_t nb = n / QK8_0;
@@ -140,17 +146,8 @@ static void place_q8_0r(const block_q8_0 *q, void *y, int64_t b, int64_t nb) {
     for (int j = 0; j < QK8_0; j++) levels[j] = q->qs[j];
 }
 
-void pack_q8_0r(const block_q8_0 *x, void *y, int64_t n) {
-    for (int64_t b = 0; b < n / QK8_0; b++) place_q8_0r(&x[b], y, b, n / QK8_0);
-}
-
-void quantize_row_q8_0r(const float *x, void *y, int64_t n) {
-    for (int64_t b = 0; b < n / QK8_0; b++) {
-        block_q8_0 q;
-        quantize_row_q8_0(x + b * QK8_0, &q, QK8_0);
-        place_q8_0r(&q, y, b, n / QK8_0);
-    }
-}
+void pack_q8_0r(const block_q8_0 *x, void *y, int64_t n) { pack_placed(x, y, n, place_q8_0r); }
+void quantize_row_q8_0r(const float *x, void *y, int64_t n) { quantize_placed(x, y, n, place_q8_0r); }
 
 void dequantize_row_q8_0r(const void *x, float *y, int64_t n) {
     const int64_t nb = n / QK8_0;
