@@ -94,6 +94,18 @@ static void add_cors(server *s, struct MHD_Response *resp) {
     if (s->cors) MHD_add_response_header(resp, "Access-Control-Allow-Origin", s->cors);
 }
 
+/* Queues resp with its Content-Type (and CORS header if asked for),
+ * releases it, and counts the request. Every response goes through here. */
+static enum MHD_Result send_response(server *s, struct MHD_Connection *c, const char *label,
+                                     int status, const char *ctype, struct MHD_Response *resp) {
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    add_cors(s, resp);
+    enum MHD_Result r = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    metrics_request(&s->metrics, label, status);
+    return r;
+}
+
 /* Sends a complete body (taking ownership of a malloc'ed `body`). */
 static enum MHD_Result reply(server *s, struct MHD_Connection *c, const char *label, int status,
                              const char *ctype, char *body) {
@@ -101,14 +113,9 @@ static enum MHD_Result reply(server *s, struct MHD_Connection *c, const char *la
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), (void *)text,
                                         body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(resp, "Content-Type", ctype);
-    add_cors(s, resp);
     if (status == 405) MHD_add_response_header(resp, "Allow", "GET, POST, OPTIONS");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-    enum MHD_Result r = MHD_queue_response(c, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    metrics_request(&s->metrics, label, status);
-    return r;
+    return send_response(s, c, label, status, ctype, resp);
 }
 
 static enum MHD_Result reply_json(server *s, struct MHD_Connection *c, const char *label, int status,
@@ -251,13 +258,8 @@ static enum MHD_Result generation(server *s, struct MHD_Connection *c, const cha
         st->fd = fd;
         struct MHD_Response *resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
-        MHD_add_response_header(resp, "Content-Type", "text/event-stream");
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
-        add_cors(s, resp);
-        enum MHD_Result r = MHD_queue_response(c, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        metrics_request(&s->metrics, label, 200);
-        return r;
+        return send_response(s, c, label, 200, "text/event-stream", resp);
     }
     pthread_mutex_lock(&s->sched.lock);
     while (!j->finish_reason) {
@@ -301,12 +303,7 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, int route, 
     case R_PAGE: {
         struct MHD_Response *resp = MHD_create_response_from_buffer(
             web_index_html_len, (void *)web_index_html, MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, "Content-Type", "text/html; charset=utf-8");
-        add_cors(s, resp);
-        enum MHD_Result r = MHD_queue_response(c, MHD_HTTP_OK, resp);
-        MHD_destroy_response(resp);
-        metrics_request(&s->metrics, label, 200);
-        return r;
+        return send_response(s, c, label, 200, "text/html; charset=utf-8", resp);
     }
     case R_CHAT: return generation(s, c, label, body, 1);
     case R_COMPLETIONS: return generation(s, c, label, body, 0);
