@@ -1,26 +1,31 @@
 // Load test of an OpenAI-compatible server (olmoe serve): one streaming
 // client alone, then N at once; tokens/s, time to first token, failures.
 //
-//   node serve_bench.mjs --url http://127.0.0.1:8080 [--clients 16] [--max-tokens 64] [-o md|json]
+//   node serve_bench.mjs --url http://127.0.0.1:8080 [--clients 16] [--max-tokens 64]
+//                        [--api chat|completions] [-o md|json]
 //
-// Every request streams /v1/chat/completions at temperature 0 with its own
-// prompt (so the server cannot answer one from another's cache) and counts
-// the completion tokens the server reports in its final usage chunk.
+// Every request streams /v1/chat/completions (or /v1/completions: a model
+// without a chat template, such as olmoe random-init's, switches to it by
+// itself) at temperature 0 with its own prompt (so the server cannot answer
+// one from another's cache) and counts the completion tokens the server
+// reports in its final usage chunk.
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
     a.startsWith('-') ? [...acc, [a.replace(/^-+/, ''), all[i + 1]]] : acc, []));
 const url = args.url ?? 'http://127.0.0.1:8080';
 const clients = Number(args.clients ?? 16);
 const maxTokens = Number(args['max-tokens'] ?? 64);
 const format = args.o ?? 'md';
+let api = args.api ?? 'chat';
 
 async function streamOne(i) {
     const t0 = performance.now();
     let ttft = null, tokens = 0, text = '';
-    const res = await fetch(`${url}/v1/chat/completions`, {
+    const ask = `Request ${i}: write about the history of open science.`;
+    const res = await fetch(`${url}/v1/${api === 'chat' ? 'chat/completions' : 'completions'}`, {
         method: 'POST',
         headers: {'Content-Type': 'application/json'},
         body: JSON.stringify({
-            messages: [{role: 'user', content: `Request ${i}: write about the history of open science.`}],
+            ...(api === 'chat' ? {messages: [{role: 'user', content: ask}]} : {prompt: ask}),
             max_tokens: maxTokens, temperature: 0, stream: true,
             stream_options: {include_usage: true},
         }),
@@ -41,7 +46,7 @@ async function streamOne(i) {
             const data = event.slice(5).trim();
             if (data === '[DONE]') { done = true; break; }
             const chunk = JSON.parse(data);
-            const delta = chunk.choices?.[0]?.delta?.content;
+            const delta = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.text;
             if (delta) {
                 if (ttft === null) ttft = performance.now() - t0;
                 text += delta;
@@ -75,10 +80,15 @@ async function run(n) {
 
 const health = await fetch(`${url}/health`);
 if (!health.ok) { console.error(`serve_bench: ${url}/health answered ${health.status}`); process.exit(1); }
-await run(1); // warm-up
+const warm = await run(1);
+if (warm.failed && api === 'chat' && /chat template/.test(warm.errors[0])) {
+    api = 'completions'; // a base model: plain prompts
+    console.error('serve_bench: the model has no chat template; using /v1/completions');
+    await run(1);
+}
 const single = await run(1);
 const many = await run(clients);
-const out = {url, max_tokens: maxTokens, single, concurrent: many,
+const out = {url, api, max_tokens: maxTokens, single, concurrent: many,
              speedup: many.aggregate_tps / single.aggregate_tps};
 if (format === 'json') {
     console.log(JSON.stringify(out, null, 2));

@@ -4,12 +4,12 @@
 # streaming clients), stops the server.
 #
 #   bench/serve_bench.sh [-m MODEL] [-np 4] [--clients 16] [--max-tokens 64] [-t THREADS]
-#                        [--build-dir DIR]
+#                        [--api chat|completions] [--build-dir DIR]
 set -euo pipefail
 bench="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$bench/.." && pwd)"
 model="$root/models/olmoe-tiny"
-slots=4 clients=16 max_tokens=64 threads="$(nproc)"
+slots=4 clients=16 max_tokens=64 threads="$(nproc)" api=chat
 build_dir="$root/build-bench"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
         --clients) clients="$2"; shift 2 ;;
         --max-tokens) max_tokens="$2"; shift 2 ;;
         -t) threads="$2"; shift 2 ;;
+        --api) api="$2"; shift 2 ;;
         --build-dir) build_dir="$2"; shift 2 ;;
         -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench/serve_bench.sh: unknown option '$1'" >&2; exit 2 ;;
@@ -38,4 +39,4 @@ for _ in $(seq 3000); do
     sleep 0.1
 done
 echo "model $model, $slots slots, $clients clients, $max_tokens tokens each, $threads threads"
-node "$bench/serve_bench.mjs" --url "http://127.0.0.1:$port" --clients "$clients" --max-tokens "$max_tokens"
+node "$bench/serve_bench.mjs" --url "http://127.0.0.1:$port" --clients "$clients" --max-tokens "$max_tokens" --api "$api"

@@ -129,6 +129,16 @@ void olmoe_context_free(olmoe_context *ctx);
 olmoe_status olmoe_decode(olmoe_context *ctx, const int32_t *tokens, size_t n_tokens,
                           int all_logits);
 
+/* Continuous batching: decodes several sequences in one pass over the
+ * weights. Sequence i appends tokens[i][0 .. n_tokens[i]) to ctxs[i] (as
+ * olmoe_decode with all_logits = 0 would: afterwards olmoe_get_logits(ctxs[i],
+ * -1) holds its last token's logits, bit for bit the same). All contexts
+ * must be distinct and of one model; the call runs on the threads of the one
+ * with the largest n_ctx. A mix of long prompts and single generated tokens
+ * is fine. Fails (changing nothing) if any sequence does not fit. */
+olmoe_status olmoe_decode_batch(olmoe_context *const *ctxs, const int32_t *const *tokens,
+                                const size_t *n_tokens, int n_seqs);
+
 /* Logits of token i of the last batch (i = -1: its last token), vocab_size
  * floats, or NULL if they were not kept. */
 const float *olmoe_get_logits(const olmoe_context *ctx, int i);

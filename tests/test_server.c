@@ -318,21 +318,63 @@ static void check_tokenize(int port) {
     cJSON_Delete(back);
 }
 
-/* Four streams on two slots: two wait in the queue, all complete. */
+/* The text of a streamed /v1/completions answer. */
+static char *stream_text(const char *sse) {
+    int n;
+    char **ev = sse_events(sse, &n);
+    size_t len = 0;
+    char *text = calloc(1, 1);
+    for (int i = 0; i < n; i++) {
+        cJSON *c = cJSON_Parse(ev[i]);
+        const char *d = str_at(c, "choices.0.text");
+        if (d) {
+            text = realloc(text, len + strlen(d) + 1);
+            memcpy(text + len, d, strlen(d) + 1);
+            len += strlen(d);
+        }
+        cJSON_Delete(c);
+    }
+    sse_free(ev, n);
+    return text;
+}
+
+/* Six greedy streams on two slots: four wait in the queue, and slots
+ * decode together (one batch), with prompts of different lengths starting
+ * while others generate; each answer must equal that prompt decoded alone. */
 static void check_queue(int port) {
-    int fds[4];
-    const char *body = "{\"prompt\": \"Counting sheep:\", \"max_tokens\": 32, \"temperature\": 0, \"stream\": true}";
-    for (int i = 0; i < 4; i++)
+    const char *prompts[3] = {"Counting sheep:", "Once upon a time, in a land far away,",
+                              "The"};
+    char *alone[3];
+    char body[512];
+    for (int p = 0; p < 3; p++) {
+        snprintf(body, sizeof body, "{\"prompt\": \"%s\", \"max_tokens\": 24, \"temperature\": 0, "
+                 "\"stream\": true}", prompts[p]);
+        http_response r = http_request(port, "POST", "/v1/completions", NULL, body);
+        CHECK_INT_EQ(r.status, 200);
+        alone[p] = stream_text(r.body ? r.body : "");
+        CHECK_MSG(strlen(alone[p]) > 0, "prompt %d: empty answer", p);
+        http_response_free(&r);
+    }
+    int fds[6];
+    for (int i = 0; i < 6; i++) {
+        snprintf(body, sizeof body, "{\"prompt\": \"%s\", \"max_tokens\": 24, \"temperature\": 0, "
+                 "\"stream\": true}", prompts[i % 3]);
         fds[i] = http_start(port, "POST", "/v1/completions", NULL, body, strlen(body));
-    for (int i = 0; i < 4; i++) {
+    }
+    for (int i = 0; i < 6; i++) {
         http_response r = http_finish(fds[i]);
         CHECK_INT_EQ(r.status, 200);
         int n;
-        char **ev = sse_events(r.body, &n);
+        char **ev = sse_events(r.body ? r.body : "", &n);
         CHECK_MSG(n >= 2 && !strcmp(ev[n - 1], "[DONE]"), "client %d: %d events", i, n);
         sse_free(ev, n);
+        char *text = stream_text(r.body ? r.body : "");
+        CHECK_MSG(!strcmp(text, alone[i % 3]), "client %d decoded with others: \"%s\", alone: \"%s\"",
+                  i, text, alone[i % 3]);
+        free(text);
         http_response_free(&r);
     }
+    for (int p = 0; p < 3; p++) free(alone[p]);
 }
 
 /* A client leaving mid-stream frees its slot: the job is cancelled (its
@@ -449,6 +491,43 @@ static void check_basics(int port) {
     http_response_free(&r);
 }
 
+/* Waits until /metrics shows `name` at `want`. */
+static int wait_metric(int port, const char *name, double want, const char *auth) {
+    for (int i = 0; i < 200; i++) {
+        http_response r = http_request(port, "GET", "/metrics", auth, NULL);
+        char key[96];
+        snprintf(key, sizeof key, "\n%s ", name);
+        const char *p = r.body ? strstr(r.body, key) : NULL;
+        double v = p ? atof(p + strlen(key)) : -1;
+        http_response_free(&r);
+        if (v == want) return 1;
+        sleep_ms(25);
+    }
+    return 0;
+}
+
+/* One slot and a queue of one: a third request gets 503 with an error
+ * object, and once the others leave the server serves again. */
+static void check_queue_full(int port, const char *auth) {
+    const char *body = "{\"prompt\": \"A very long story:\", \"temperature\": 1, \"stream\": true}";
+    int running = http_start(port, "POST", "/v1/completions", auth, body, strlen(body));
+    CHECK_MSG(wait_metric(port, "olmoe_slots_busy", 1, auth), "the first request never started");
+    int waiting = http_start(port, "POST", "/v1/completions", auth, body, strlen(body));
+    CHECK_MSG(wait_metric(port, "olmoe_queue_depth", 1, auth), "the second request never queued");
+    http_response r = http_request(port, "POST", "/v1/completions", auth,
+                                   "{\"prompt\": \"one more\", \"max_tokens\": 2}");
+    CHECK_INT_EQ(r.status, 503);
+    CHECK(r.body && strstr(r.body, "\"error\"") && strstr(r.body, "too many requests"));
+    http_response_free(&r);
+    close(waiting);
+    close(running);
+    CHECK_MSG(wait_metric(port, "olmoe_slots_busy", 0, auth) && wait_metric(port, "olmoe_queue_depth", 0, auth),
+              "the slot and queue did not empty after the clients left");
+    r = http_request(port, "POST", "/v1/completions", auth, "{\"prompt\": \"one more\", \"max_tokens\": 2}");
+    CHECK_INT_EQ(r.status, 200);
+    http_response_free(&r);
+}
+
 /* A second server: API key, CORS, and /v1/trace over an index built here. */
 static void check_key_cors_trace(const char *shared) {
     corpus_fixture f;
@@ -462,7 +541,7 @@ static void check_key_cors_trace(const char *shared) {
     }
     CHECK_MSG(fixture_build(&f, shared) == OLMOE_OK, "%s", olmoe_last_error());
     server_proc sp;
-    const char *args[] = {"-m", model, "-np", "1", "--api-key", "s3cret", "--cors",
+    const char *args[] = {"-m", model, "-np", "1", "--queue", "1", "--api-key", "s3cret", "--cors",
                           "http://example.test", "--index", f.index, NULL};
     if (server_start(&sp, args) == 0) {
         http_response r = http_request(sp.port, "GET", "/v1/models", NULL, NULL);
@@ -492,6 +571,7 @@ static void check_key_cors_trace(const char *shared) {
         CHECK(cJSON_GetArraySize(spans) >= 1 && cJSON_GetArraySize(docs) >= 1);
         CHECK(cJSON_IsObject(cJSON_GetObjectItem(cJSON_GetArrayItem(docs, 0), "metadata")));
         cJSON_Delete(t);
+        check_queue_full(sp.port, auth);
         server_stop(&sp);
     }
     fixture_remove(&f);

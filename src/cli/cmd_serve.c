@@ -17,6 +17,7 @@ static void usage(void) {
            "  --port N              port (default 8080; 0 picks a free one)\n"
            "  -np, --parallel N     slots: requests decoded together (default 4)\n"
            "  -c, --ctx-size N      context per slot (default 2048, or the model's if smaller)\n"
+           "  --queue N             requests that may wait for a slot; more get 503 (default 64)\n"
            "  -t, --threads N       compute threads (default: all cores)\n"
            "  --api-key KEY         require Authorization: Bearer KEY (not for /health)\n"
            "  --cors ORIGIN         allow browser requests from ORIGIN\n"
@@ -31,6 +32,7 @@ int cmd_serve(int argc, char **argv) {
     s.host = "127.0.0.1";
     s.port = 8080;
     s.n_slots = 4;
+    s.queue_max = 64;
     const char *indexes[MAX_INDEXES];
     arg_iter it = {argc, 0, argv, "serve"};
     const char *name, *value;
@@ -51,6 +53,9 @@ int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(name, "-np") || !strcmp(name, "--parallel")) {
             if (parse_int("serve", name, value, 1, 64, &v)) return EXIT_USAGE;
             s.n_slots = (int)v;
+        } else if (!strcmp(name, "--queue")) {
+            if (parse_int("serve", name, value, 0, 4096, &v)) return EXIT_USAGE;
+            s.queue_max = (int)v;
         } else if (!strcmp(name, "--api-key")) s.api_key = value;
         else if (!strcmp(name, "--cors")) s.cors = value;
         else {

@@ -136,33 +136,112 @@ static olmoe_status reserve_outputs(olmoe_context *ctx, int rows, int n_tokens) 
     return OLMOE_OK;
 }
 
+/* Checks that n tokens fit ctx and are all in the vocabulary. */
+static olmoe_status check_tokens(const olmoe_context *ctx, const int32_t *tokens, size_t n) {
+    const int V = ctx->model->cfg.vocab_size;
+    if (n == 0) return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode: no tokens");
+    if (n > (size_t)(ctx->n_ctx - ctx->n_past))
+        return olmoe_fail(OLMOE_ERR_CONTEXT_FULL, "%zu tokens do not fit the context: %d of %d "
+                          "positions are used", n, ctx->n_past, ctx->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return olmoe_fail(OLMOE_ERR_ARG, "token id %d at position %zu is outside the vocabulary "
+                              "(0..%d)", tokens[i], i, V - 1);
+    return OLMOE_OK;
+}
+
 olmoe_status olmoe_decode(olmoe_context *ctx, const int32_t *tokens, size_t n_tokens, int all_logits) {
     const olmoe_model *m = ctx->model;
-    const model_config *c = &m->cfg;
-    if (n_tokens == 0) return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode: no tokens");
-    if (n_tokens > (size_t)(ctx->n_ctx - ctx->n_past))
-        return olmoe_fail(OLMOE_ERR_CONTEXT_FULL, "%zu tokens do not fit the context: %d of %d "
-                          "positions are used", n_tokens, ctx->n_past, ctx->n_ctx);
-    for (size_t i = 0; i < n_tokens; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
-            return olmoe_fail(OLMOE_ERR_ARG, "token id %d at position %zu is outside the vocabulary "
-                              "(0..%d)", tokens[i], i, c->vocab_size - 1);
+    olmoe_status st = check_tokens(ctx, tokens, n_tokens);
     int n = (int)n_tokens;
-    olmoe_status st = reserve_outputs(ctx, all_logits ? n : 1, n);
-    if (st) return st;
+    if (st || (st = reserve_outputs(ctx, all_logits ? n : 1, n))) return st;
     ctx->logits_all = all_logits;
     ctx->n_logit_rows = all_logits ? n : 1;
     ctx->n_routing_tokens = ctx->record_routing ? n : 0;
-    const int V = c->vocab_size, D = c->d_model;
+    const int V = m->cfg.vocab_size, D = m->cfg.d_model;
+    token_place place[FORWARD_CHUNK];
     for (int start = 0; start < n; start += FORWARD_CHUNK) {
         int T = n - start < FORWARD_CHUNK ? n - start : FORWARD_CHUNK;
-        forward_chunk(ctx, tokens + start, T, start);
+        for (int t = 0; t < T; t++) place[t] = (token_place){ctx, ctx->n_past + t, start + t};
+        forward_chunk(ctx, tokens + start, place, T);
         ctx->n_past += T;
         if (all_logits)
             matmul(ctx->logits + (size_t)start * V, ctx->s.xn, m->lm_head, T, ctx->n_threads);
         else if (start + T == n)
             matmul(ctx->logits, ctx->s.xn + (size_t)(T - 1) * D, m->lm_head, 1, ctx->n_threads);
     }
+    return OLMOE_OK;
+}
+
+/* Validates a batch; returns the context whose scratch runs it (the one
+ * with the longest cache, since attention scores need room for it). */
+static olmoe_status check_batch(olmoe_context *const *ctxs, const int32_t *const *tokens,
+                                const size_t *n_tokens, int n_seqs, olmoe_context **runner) {
+    if (n_seqs < 1) return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode_batch: no sequences");
+    *runner = ctxs[0];
+    for (int i = 0; i < n_seqs; i++) {
+        if (ctxs[i]->model != ctxs[0]->model)
+            return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode_batch: sequence %d uses another model", i);
+        for (int k = 0; k < i; k++)
+            if (ctxs[k] == ctxs[i])
+                return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode_batch: sequences %d and %d share a "
+                                  "context", k, i);
+        olmoe_status st = check_tokens(ctxs[i], tokens[i], n_tokens[i]);
+        if (st) return st;
+        if (ctxs[i]->n_ctx > (*runner)->n_ctx) *runner = ctxs[i];
+    }
+    for (int i = 0; i < n_seqs; i++) {
+        olmoe_status st = reserve_outputs(ctxs[i], 1, (int)n_tokens[i]);
+        if (st) return st;
+    }
+    return OLMOE_OK;
+}
+
+/* Logits of the chunk's rows that end a sequence: one product over all of
+ * them (the output matrix is read once), copied to each context. */
+static void chunk_logits(olmoe_context *run, const token_place *place, const int *ends, int n_ends,
+                         float *rows) {
+    const int V = run->model->cfg.vocab_size, D = run->model->cfg.d_model;
+    float *x = run->s.tmp; /* free after the last layer */
+    for (int i = 0; i < n_ends; i++)
+        memcpy(x + (size_t)i * D, run->s.xn + (size_t)ends[i] * D, (size_t)D * sizeof(float));
+    matmul(rows, x, run->model->lm_head, n_ends, run->n_threads);
+    for (int i = 0; i < n_ends; i++)
+        memcpy(place[ends[i]].ctx->logits, rows + (size_t)i * V, (size_t)V * sizeof(float));
+}
+
+olmoe_status olmoe_decode_batch(olmoe_context *const *ctxs, const int32_t *const *tokens,
+                                const size_t *n_tokens, int n_seqs) {
+    olmoe_context *run = NULL;
+    olmoe_status st = check_batch(ctxs, tokens, n_tokens, n_seqs, &run);
+    if (st) return st;
+    const int V = run->model->cfg.vocab_size;
+    float *rows = malloc((size_t)(n_seqs < FORWARD_CHUNK ? n_seqs : FORWARD_CHUNK) * V * sizeof(float));
+    if (!rows) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory for %d rows of logits", n_seqs);
+    for (int i = 0; i < n_seqs; i++) {
+        ctxs[i]->logits_all = 0;
+        ctxs[i]->n_logit_rows = 1;
+        ctxs[i]->n_routing_tokens = ctxs[i]->record_routing ? (int)n_tokens[i] : 0;
+    }
+    /* The sequences' tokens one after another, cut into chunks; a chunk
+     * may end inside a sequence and the next one continues it. */
+    token_place place[FORWARD_CHUNK];
+    int32_t chunk[FORWARD_CHUNK];
+    int ends[FORWARD_CHUNK], T = 0, n_ends = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        const int base = ctxs[i]->n_past;
+        for (size_t k = 0; k < n_tokens[i]; k++) {
+            place[T] = (token_place){ctxs[i], base + (int)k, (int)k};
+            chunk[T] = tokens[i][k];
+            if (k + 1 == n_tokens[i]) ends[n_ends++] = T;
+            if (++T < FORWARD_CHUNK && !(i == n_seqs - 1 && k + 1 == n_tokens[i])) continue;
+            forward_chunk(run, chunk, place, T);
+            for (int t = 0; t < T; t++) place[t].ctx->n_past = place[t].pos + 1;
+            if (n_ends) chunk_logits(run, place, ends, n_ends, rows);
+            T = n_ends = 0;
+        }
+    }
+    free(rows);
     return OLMOE_OK;
 }
 

@@ -42,9 +42,19 @@ struct olmoe_context {
     int n_routing_tokens, routing_cap_tokens;
 };
 
-/* Runs tokens [0, T) (T <= FORWARD_CHUNK) at positions n_past.. through all
- * layers; leaves the final hidden states (after the last norm) in s.xn and
- * records routing at token offset `route_base` when enabled. */
-void forward_chunk(olmoe_context *ctx, const int32_t *tokens, int T, int route_base);
+/* Where one token of a forward step belongs: the context whose KV cache
+ * holds it, its position there, and its row in that context's routing
+ * record (-1: none). */
+typedef struct {
+    olmoe_context *ctx;
+    int pos;
+    int route_row;
+} token_place;
+
+/* Runs tokens [0, T) (T <= FORWARD_CHUNK), each at its place, through all
+ * layers using ctx's scratch and threads; leaves the final hidden states
+ * (after the last norm) in ctx->s.xn. The tokens' contexts must share ctx's
+ * model and have n_ctx <= ctx->n_ctx (the attention scores' buffer). */
+void forward_chunk(olmoe_context *ctx, const int32_t *tokens, const token_place *place, int T);
 
 #endif

@@ -7,7 +7,13 @@
  * attention over the KV cache, output projection.
  * MoE: router softmax, top-k, optional renormalisation, SwiGLU experts; the
  * tokens of the chunk routed to one expert go through it together, so each
- * expert's weights are read once per chunk. */
+ * expert's weights are read once per chunk.
+ *
+ * A chunk may hold tokens of several contexts (olmoe_decode_batch): every
+ * token carries its place (context and position), attention reads that
+ * context's KV cache, and everything else (projections, experts, norms)
+ * runs over all the chunk's tokens together, so the weights are read once
+ * for all the sequences. */
 #include <math.h>
 #include <string.h>
 
@@ -69,19 +75,25 @@ static void softmax(float *x, int n) {
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* Causal attention for T new tokens whose k/v are already in the cache. */
-static void attend(olmoe_context *ctx, int layer, int T) {
+/* Where token t's keys and values of `layer` live in its context's cache. */
+static float *cache_row(float *cache, const token_place *p, int layer, int kv_dim) {
+    return cache + ((size_t)layer * p->ctx->n_ctx + p->pos) * kv_dim;
+}
+
+/* Causal attention for T new tokens whose k/v are already in their caches. */
+static void attend(olmoe_context *ctx, int layer, const token_place *place, int T) {
     const model_config *c = &ctx->model->cfg;
     forward_scratch *s = &ctx->s;
     const int hd = c->head_dim, H = c->n_heads, group = c->n_heads / c->n_kv_heads;
     const int kv_dim = c->n_kv_heads * hd;
-    const float *kc = ctx->k_cache + (size_t)layer * ctx->n_ctx * kv_dim;
-    const float *vc = ctx->v_cache + (size_t)layer * ctx->n_ctx * kv_dim;
     const float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
     for (int th = 0; th < T * H; th++) {
         int t = th / H, h = th % H, kvh = h / group;
-        int n_keys = ctx->n_past + t + 1;
+        const token_place *p = &place[t];
+        int n_keys = p->pos + 1;
+        const float *kc = p->ctx->k_cache + (size_t)layer * p->ctx->n_ctx * kv_dim;
+        const float *vc = p->ctx->v_cache + (size_t)layer * p->ctx->n_ctx * kv_dim;
         float *sc = s->scores + (size_t)omp_get_thread_num() * ctx->n_ctx;
         const float *q = s->q + (size_t)t * H * hd + (size_t)h * hd;
         /* scores = K·q over the cached keys, then softmax, then out = Σ p_j v_j
@@ -94,8 +106,8 @@ static void attend(olmoe_context *ctx, int layer, int T) {
     }
 }
 
-/* s->tmp = Attn(in) for T tokens at positions n_past... */
-static void attention(olmoe_context *ctx, int layer, const float *in, int T) {
+/* s->tmp = Attn(in) for T tokens at their places. */
+static void attention(olmoe_context *ctx, int layer, const float *in, const token_place *place, int T) {
     const model_config *c = &ctx->model->cfg;
     const layer_weights *w = &ctx->model->layers[layer];
     forward_scratch *s = &ctx->s;
@@ -114,16 +126,16 @@ static void attention(olmoe_context *ctx, int layer, const float *in, int T) {
         clamp_all(s->v, (size_t)T * kv_dim, (float)c->clip_qkv);
     }
     double pos_scale = c->rope.kind == ROPE_LINEAR ? 1.0 / c->rope.factor : 1.0;
-    float *kc = ctx->k_cache + (size_t)layer * ctx->n_ctx * kv_dim;
-    float *vc = ctx->v_cache + (size_t)layer * ctx->n_ctx * kv_dim;
     for (int t = 0; t < T; t++) {
-        int pos = ctx->n_past + t;
-        rope(s->q + (size_t)t * q_dim, c->n_heads, hd, pos, s->inv_freq, pos_scale);
-        rope(s->k + (size_t)t * kv_dim, c->n_kv_heads, hd, pos, s->inv_freq, pos_scale);
-        memcpy(kc + (size_t)pos * kv_dim, s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
-        memcpy(vc + (size_t)pos * kv_dim, s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        const token_place *p = &place[t];
+        rope(s->q + (size_t)t * q_dim, c->n_heads, hd, p->pos, s->inv_freq, pos_scale);
+        rope(s->k + (size_t)t * kv_dim, c->n_kv_heads, hd, p->pos, s->inv_freq, pos_scale);
+        memcpy(cache_row(p->ctx->k_cache, p, layer, kv_dim), s->k + (size_t)t * kv_dim,
+               (size_t)kv_dim * sizeof(float));
+        memcpy(cache_row(p->ctx->v_cache, p, layer, kv_dim), s->v + (size_t)t * kv_dim,
+               (size_t)kv_dim * sizeof(float));
     }
-    attend(ctx, layer, T);
+    attend(ctx, layer, place, T);
     matmul(s->tmp, s->att, w->wo, T, nt);
     add_bias(s->tmp, w->bo, T, c->d_model);
 }
@@ -174,15 +186,17 @@ static void route(olmoe_context *ctx, int layer, const float *in, int T) {
 /* s->ffn = MoE(in): the (token, expert) pairs are sorted by expert so each
  * expert runs once over all its tokens, and all experts' products go
  * through two parallel regions (gate+up, then down). */
-static void moe(olmoe_context *ctx, int layer, const float *in, int T, int route_base) {
+static void moe(olmoe_context *ctx, int layer, const float *in, const token_place *place, int T) {
     const model_config *c = &ctx->model->cfg;
     const ffn_weights *experts = ctx->model->layers[layer].experts;
     forward_scratch *s = &ctx->s;
     const int D = c->d_model, F = c->d_ff, K = c->top_k, E = c->n_experts;
     route(ctx, layer, in, T);
-    if (ctx->record_routing) {
-        int32_t *r = ctx->routing + ((size_t)layer * ctx->routing_cap_tokens + route_base) * K;
-        for (int i = 0; i < T * K; i++) r[i] = s->expert_of[i];
+    for (int t = 0; t < T; t++) {
+        const olmoe_context *owner = place[t].ctx;
+        if (!owner->record_routing || place[t].route_row < 0) continue;
+        int32_t *r = owner->routing + ((size_t)layer * owner->routing_cap_tokens + place[t].route_row) * K;
+        for (int k = 0; k < K; k++) r[k] = s->expert_of[(size_t)t * K + k];
     }
     matmul_job jobs[2 * CONFIG_MAX_EXPERTS];
     int n_jobs = 0, pos = 0, first[CONFIG_MAX_EXPERTS + 1];
@@ -226,7 +240,7 @@ static void add_rows(float *x, const float *y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-void forward_chunk(olmoe_context *ctx, const int32_t *tokens, int T, int route_base) {
+void forward_chunk(olmoe_context *ctx, const int32_t *tokens, const token_place *place, int T) {
     const olmoe_model *m = ctx->model;
     const model_config *c = &m->cfg;
     forward_scratch *s = &ctx->s;
@@ -240,13 +254,13 @@ void forward_chunk(olmoe_context *ctx, const int32_t *tokens, int T, int route_b
         const layer_weights *w = &m->layers[l];
         if (c->arch == ARCH_OLMOE) {
             rmsnorm_rows(s->xn, s->x, w->attn_norm, T, D, c->rms_eps);
-            attention(ctx, l, s->xn, T);
+            attention(ctx, l, s->xn, place, T);
             add_rows(s->x, s->tmp, n);
             rmsnorm_rows(s->xn, s->x, w->ffn_norm, T, D, c->rms_eps);
-            moe(ctx, l, s->xn, T, route_base);
+            moe(ctx, l, s->xn, place, T);
             add_rows(s->x, s->ffn, n);
         } else {
-            attention(ctx, l, s->x, T);
+            attention(ctx, l, s->x, place, T);
             rmsnorm_rows(s->tmp, s->tmp, w->post_attn_norm, T, D, c->rms_eps);
             add_rows(s->x, s->tmp, n);
             swiglu(ctx, &w->mlp, s->x, T, s->ffn);

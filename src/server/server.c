@@ -24,7 +24,6 @@
 #include "server/server.h"
 
 #define BODY_LIMIT (1u << 20)  /* bytes of a request body */
-#define QUEUE_LIMIT 64         /* requests waiting for a slot */
 #define WAIT_MS 100            /* how often a waiting handler checks its client */
 #define CONNECTION_TIMEOUT 120 /* seconds a connection may stay idle */
 
@@ -410,7 +409,7 @@ static void *load_in_background(void *arg) {
     int n_ctx = s->n_ctx > 0 ? s->n_ctx : 2048;
     if (info.max_context > 0 && n_ctx > info.max_context) n_ctx = info.max_context;
     s->model = m;
-    if (sched_start(&s->sched, m, s->n_slots, n_ctx, s->threads, QUEUE_LIMIT)) {
+    if (sched_start(&s->sched, m, s->n_slots, n_ctx, s->threads, s->queue_max)) {
         fprintf(stderr, "olmoe serve: cannot create the slots: %s\n", olmoe_last_error());
         ld->failed = 1;
         kill(getpid(), SIGUSR1);

@@ -54,8 +54,19 @@ typedef struct {
     size_t n_ids, cap;
     job *job;
     olmoe_sampler *sampler;
-    int prefilled;
+    size_t fed;           /* prompt tokens of the job in the cache */
+    int32_t next;         /* the token sampled last, decoded next step */
+    int has_next;         /* the prompt is read: the slot is generating */
 } slot;
+
+/* What one scheduler step decodes: per sequence, its slot, context and
+ * the tokens it feeds (arrays of n_slots). */
+typedef struct {
+    slot **slots;
+    olmoe_context **ctxs;
+    const int32_t **tokens;
+    size_t *n;
+} step_batch;
 
 typedef struct {
     pthread_mutex_t lock;
@@ -64,6 +75,7 @@ typedef struct {
     const olmoe_model *model;
     slot *slots;
     int n_slots, n_ctx;
+    step_batch batch;
     job *queue_head, *queue_tail;
     int queue_len, queue_max;
     int stop;
@@ -122,6 +134,7 @@ typedef struct {
     const char *host;
     int port;
     int n_slots, n_ctx, threads;
+    int queue_max;            /* requests waiting for a slot at most */
     const char *api_key, *cors;
     /* state */
     olmoe_model *model;       /* NULL until loaded in the background */

@@ -1,12 +1,10 @@
 /* The scheduler: one thread owns every olmoe_context and does all the
  * decoding. Each step it admits queued jobs to free slots, then advances
- * every busy slot by one token (a newly admitted job first decodes its
- * prompt), so several streams progress together.
- *
- * This interleaves sequences; it does not batch them: each slot's token is
- * its own olmoe_decode call. True batched decoding across slots (one pass
- * over the weights for all slots' tokens) needs an engine change and is
- * left for later.
+ * every busy slot in one olmoe_decode_batch call (continuous batching):
+ * each generating slot feeds the token it sampled last, and slots still
+ * reading their prompt feed the next piece of it, up to STEP_TOKENS tokens
+ * in all, so a long prompt never stalls the other streams for long. The
+ * weights are read once per step for all slots.
  *
  * Prefix reuse: a slot keeps the ids in its KV cache after a job ends. A
  * new job goes to the free slot sharing the longest prefix with its prompt,
@@ -108,37 +106,59 @@ static int check_stops(job *j, size_t old_len) {
     return 0;
 }
 
-/* Decodes the prompt of a newly admitted job, reusing the cached prefix. */
-static olmoe_status prefill(slot *sl, job *j) {
+/* Tokens one step decodes at most: the generating slots' one each, then
+ * pieces of prompts. */
+enum { STEP_TOKENS = 256 };
+
+/* A newly admitted job keeps the cached prefix it shares with the slot;
+ * at least one prompt token is decoded, since its logits are needed. */
+static void start_job(slot *sl, job *j) {
     size_t keep = common_prefix(sl->ids, sl->n_ids, j->prompt, j->n_prompt);
-    if (keep == j->n_prompt) keep--; /* decode at least one token: we need its logits */
+    if (keep == j->n_prompt) keep--;
     olmoe_context_truncate(sl->ctx, (int)keep);
     sl->n_ids = keep;
-    double t0 = now_ms();
-    olmoe_status st = olmoe_decode(sl->ctx, j->prompt + keep, j->n_prompt - keep, 0);
-    if (st) {
-        olmoe_context_truncate(sl->ctx, 0);
-        sl->n_ids = 0;
-        return st;
-    }
-    if (append_ids(sl, j->prompt + keep, j->n_prompt - keep)) return OLMOE_ERR_NOMEM;
+    sl->fed = keep;
+    sl->has_next = 0;
+    sl->job = j;
     j->prompt_n = (int)(j->n_prompt - keep);
-    j->prompt_ms = now_ms() - t0;
-    sl->prefilled = 1;
-    return OLMOE_OK;
 }
 
-/* One step of one slot: prefill if new, then sample one token, and decode
- * it unless the job ends. The lock is not held while decoding. */
-static void step(scheduler *sc, slot *sl) {
-    job *j = sl->job; /* our reference keeps it alive */
-    olmoe_status st = OLMOE_OK;
-    if (!sl->prefilled && (st = prefill(sl, j))) {
-        pthread_mutex_lock(&sc->lock);
-        finish(sc, sl, "stop", olmoe_last_error());
-        pthread_mutex_unlock(&sc->lock);
-        return;
+/* Picks what each busy slot feeds this step. Call with the lock held;
+ * returns the number of sequences in the batch. */
+static int plan_step(scheduler *sc) {
+    step_batch *b = &sc->batch;
+    int n = 0, budget = STEP_TOKENS;
+    for (int i = 0; i < sc->n_slots; i++) {
+        slot *sl = &sc->slots[i];
+        if (!sl->job || sl->job->cancelled || !sl->has_next) continue;
+        b->slots[n] = sl;
+        b->tokens[n] = &sl->next;
+        b->n[n++] = 1;
+        budget--;
     }
+    for (int i = 0; i < sc->n_slots && budget > 0; i++) {
+        slot *sl = &sc->slots[i];
+        if (!sl->job || sl->job->cancelled || sl->has_next) continue;
+        size_t left = sl->job->n_prompt - sl->fed;
+        b->slots[n] = sl;
+        b->tokens[n] = sl->job->prompt + sl->fed;
+        b->n[n] = left < (size_t)budget ? left : (size_t)budget;
+        budget -= (int)b->n[n++];
+    }
+    for (int i = 0; i < n; i++) b->ctxs[i] = b->slots[i]->ctx;
+    return n;
+}
+
+/* After the slot's tokens went through: sample the next token if its
+ * prompt is complete, append its text, and end the job when a stop string,
+ * the end-of-sequence token or a limit is reached. The lock is not held. */
+static void after_step(scheduler *sc, slot *sl, double step_ms) {
+    job *j = sl->job;
+    pthread_mutex_lock(&sc->lock);
+    if (sl->has_next) j->predicted_ms += step_ms;
+    else j->prompt_ms += step_ms;
+    pthread_mutex_unlock(&sc->lock);
+    if (sl->fed < j->n_prompt) return; /* more prompt to read */
     double t0 = now_ms();
     int32_t id = olmoe_sampler_sample(sl->sampler, olmoe_get_logits(sl->ctx, -1),
                                       olmoe_vocab_size(sc->model), sl->ids, sl->n_ids);
@@ -162,19 +182,41 @@ static void step(scheduler *sc, slot *sl) {
     j->predicted_ms += now_ms() - t0;
     if (reason) {
         finish(sc, sl, reason, NULL);
-        pthread_mutex_unlock(&sc->lock);
+    } else {
+        sl->next = id;
+        sl->has_next = 1;
+        pthread_cond_broadcast(&sc->progress);
+    }
+    pthread_mutex_unlock(&sc->lock);
+}
+
+/* One step of every busy slot: one batched decode, then sampling. Called
+ * and returns with the lock held; decoding runs without it. */
+static void step(scheduler *sc) {
+    step_batch *b = &sc->batch;
+    int n = plan_step(sc);
+    if (!n) return;
+    pthread_mutex_unlock(&sc->lock);
+    double t0 = now_ms();
+    olmoe_status st = olmoe_decode_batch(b->ctxs, b->tokens, b->n, n);
+    double ms = now_ms() - t0;
+    for (int i = 0; i < n && !st; i++) {
+        slot *sl = b->slots[i];
+        if (append_ids(sl, b->tokens[i], b->n[i])) st = OLMOE_ERR_NOMEM;
+        if (!sl->has_next) sl->fed += b->n[i];
+    }
+    if (st) { /* nothing sensible to continue from: end these jobs, drop the caches */
+        const char *why = olmoe_last_error();
+        pthread_mutex_lock(&sc->lock);
+        for (int i = 0; i < n; i++) {
+            olmoe_context_truncate(b->slots[i]->ctx, 0);
+            b->slots[i]->n_ids = 0;
+            finish(sc, b->slots[i], "stop", st == OLMOE_ERR_NOMEM ? "out of memory" : why);
+        }
         return;
     }
-    pthread_cond_broadcast(&sc->progress);
-    pthread_mutex_unlock(&sc->lock);
-
-    t0 = now_ms();
-    st = olmoe_decode(sl->ctx, &id, 1, 0);
-    if (!st && append_ids(sl, &id, 1)) st = OLMOE_ERR_NOMEM;
+    for (int i = 0; i < n; i++) after_step(sc, b->slots[i], ms);
     pthread_mutex_lock(&sc->lock);
-    j->predicted_ms += now_ms() - t0;
-    if (st) finish(sc, sl, "stop", olmoe_last_error());
-    pthread_mutex_unlock(&sc->lock);
 }
 
 /* Moves queued jobs to free slots, each to the free slot with the longest
@@ -201,8 +243,7 @@ static void admit(scheduler *sc) {
         sc->queue_head = j->next;
         sc->queue_len--;
         j->next = NULL;
-        best->job = j;
-        best->prefilled = 0;
+        start_job(best, j);
     }
     if (!sc->queue_head) sc->queue_tail = NULL;
 }
@@ -220,13 +261,7 @@ static void *sched_main(void *arg) {
             pthread_cond_wait(&sc->wake, &sc->lock);
             continue;
         }
-        for (int i = 0; i < sc->n_slots && !sc->stop; i++) {
-            slot *sl = &sc->slots[i];
-            if (!sl->job || sl->job->cancelled) continue;
-            pthread_mutex_unlock(&sc->lock);
-            step(sc, sl);
-            pthread_mutex_lock(&sc->lock);
-        }
+        step(sc);
     }
     /* Stopping: every job still running or waiting ends with an error. */
     for (int i = 0; i < sc->n_slots; i++)
@@ -251,7 +286,12 @@ olmoe_status sched_start(scheduler *sc, const olmoe_model *m, int n_slots, int n
     sc->n_slots = n_slots;
     sc->queue_max = queue_max;
     sc->slots = calloc((size_t)n_slots, sizeof *sc->slots);
-    if (!sc->slots) return OLMOE_ERR_NOMEM;
+    step_batch *b = &sc->batch;
+    b->slots = calloc((size_t)n_slots, sizeof *b->slots);
+    b->ctxs = calloc((size_t)n_slots, sizeof *b->ctxs);
+    b->tokens = calloc((size_t)n_slots, sizeof *b->tokens);
+    b->n = calloc((size_t)n_slots, sizeof *b->n);
+    if (!sc->slots || !b->slots || !b->ctxs || !b->tokens || !b->n) return OLMOE_ERR_NOMEM;
     olmoe_context_params cp = olmoe_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = threads;
@@ -323,5 +363,10 @@ void sched_stop(scheduler *sc) {
     }
     free(sc->slots);
     sc->slots = NULL;
+    free(sc->batch.slots);
+    free(sc->batch.ctxs);
+    free(sc->batch.tokens);
+    free(sc->batch.n);
+    memset(&sc->batch, 0, sizeof sc->batch);
     sc->n_slots = 0;
 }
