@@ -27,16 +27,9 @@ done
 olmoe="$build_dir/olmoe"
 [ -x "$olmoe" ] || { echo "bench/serve_bench.sh: build $olmoe first (cmake --build $build_dir --target olmoe_cli)" >&2; exit 1; }
 
-err="$(mktemp)"
-"$olmoe" serve -m "$model" -np "$slots" -c 1024 -t "$threads" --port 0 2>"$err" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$err"' EXIT
-port=""
-for _ in $(seq 3000); do
-    port="$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$err")"
-    if [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; then break; fi
-    kill -0 "$pid" 2>/dev/null || { cat "$err" >&2; exit 1; }
-    sleep 0.1
-done
+pid="" err=""
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; [ -n "$pid" ] && wait $pid 2>/dev/null; rm -f "$err"' EXIT
+. "$bench/serve_start.sh"
+serve_start "$olmoe" -m "$model" -np "$slots" -c 1024 -t "$threads"
 echo "model $model, $slots slots, $clients clients, $max_tokens tokens each, $threads threads"
 node "$bench/serve_bench.mjs" --url "http://127.0.0.1:$port" --clients "$clients" --max-tokens "$max_tokens" --api "$api"

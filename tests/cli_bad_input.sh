@@ -115,12 +115,14 @@ expect_fail "convert unknown type" "unknown type 'q5_k'" "$olmoe" convert -m "$m
 expect_fail "convert into a missing folder" "no-dir/x.gguf" "$olmoe" convert -m "$m" -o "$work/no-dir/x.gguf" --type q8_0
 expect_fail "random-init unknown preset" "unknown preset 'llama'" "$olmoe" random-init --preset llama -o "$work/ri"
 expect_fail "bench without model" "\-m MODEL is required" "$olmoe" bench -p 8
+expect_fail "bench no sequences" "\-np expects an integer in \[1, 64\]" "$olmoe" bench -m "$m" -np 0
 
 # olmoe serve: flags and the model path are checked before it listens (the
 # model itself loads in the background); `timeout` guards against a server
 # that starts anyway.
 expect_fail "serve bad port" "\-\-port expects an integer" timeout 20 "$olmoe" serve -m "$m" --port 70000
 expect_fail "serve bad slots" "\-np expects an integer" timeout 20 "$olmoe" serve -m "$m" -np 0
+expect_fail "serve bad queue" "\-\-queue expects an integer" timeout 20 "$olmoe" serve -m "$m" --queue -1
 expect_fail "serve missing model" "no-such-dir" timeout 20 "$olmoe" serve -m "$work/no-such-dir" --port 0
 expect_fail "serve no -m" "\-m MODEL_DIR is required" timeout 20 "$olmoe" serve --port 0
 expect_fail "serve bad host" "\-\-host expects an IPv4 address" timeout 20 "$olmoe" serve -m "$m" --host example.org --port 0

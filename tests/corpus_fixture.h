@@ -93,7 +93,7 @@ static olmoe_status fixture_build(corpus_fixture *f, const char *shared) {
 
 /* Writes a small text file under the fixture's folder; returns its path
  * in `path`. */
-static void fixture_write(const corpus_fixture *f, const char *name, const char *text,
+static inline void fixture_write(const corpus_fixture *f, const char *name, const char *text,
                           char *path, size_t cap) {
     snprintf(path, cap, "%s/%s", f->root, name);
     FILE *out = fopen(path, "w");
@@ -106,7 +106,7 @@ static void fixture_write(const corpus_fixture *f, const char *name, const char 
 
 /* Runs the CLI expecting exit status `status` and exactly one line on
  * stderr containing `pattern`. */
-static void expect_cli_error(const char *cli, int status, const char *pattern,
+static inline void expect_cli_error(const char *cli, int status, const char *pattern,
                              const char *const *args) {
     run_result r = run_cli(cli, NULL, args, 1);
     size_t lines = 0;

@@ -192,6 +192,34 @@ static void check_plain_forms(void) {
     free(r.out);
 }
 
+/* olmoe bench -o json: llama-bench's records, one per test; with -np the
+ * generation record counts every sequence's tokens and has no bound. */
+static void check_bench_json(void) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/reference/models/olmoe-tiny", shared);
+    for (int np = 1; np <= 3; np += 2) {
+        char npv[8];
+        snprintf(npv, sizeof npv, "%d", np);
+        const char *args[] = {"bench", "-m", dir, "-p", "8", "-n", "4", "-r", "2", "-t", "1", "-np", npv,
+                              "-o", "json", NULL};
+        cJSON *j = run_json(NULL, args);
+        CHECK_INT_EQ(cJSON_GetArraySize(j), 2);
+        const cJSON *pp = cJSON_GetArrayItem(j, 0), *tg = cJSON_GetArrayItem(j, 1);
+        if (!pp || !tg) { cJSON_Delete(j); continue; }
+        CHECK_INT_EQ(cJSON_GetObjectItem(pp, "n_prompt")->valueint, 8);
+        CHECK_INT_EQ(cJSON_GetObjectItem(pp, "n_parallel")->valueint, 1);
+        CHECK_INT_EQ(cJSON_GetObjectItem(tg, "n_gen")->valueint, 4);
+        CHECK_INT_EQ(cJSON_GetObjectItem(tg, "n_parallel")->valueint, np);
+        CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(tg, "samples_ns")), 2);
+        /* avg_ts is the tokens of all sequences over the time of the run */
+        double ns = cJSON_GetArrayItem(cJSON_GetObjectItem(tg, "samples_ns"), 0)->valuedouble;
+        double ts = cJSON_GetArrayItem(cJSON_GetObjectItem(tg, "samples_ts"), 0)->valuedouble;
+        CHECK_NEAR(ts, 4.0 * np * 1e9 / ns, 1e-6 * ts);
+        CHECK((cJSON_GetObjectItem(tg, "pct_of_bound") != NULL) == (np == 1));
+        cJSON_Delete(j);
+    }
+}
+
 int main(int argc, char **argv) {
     shared = argc > 1 ? argv[1] : "../shared";
     cli = argc > 2 ? argv[2] : "olmoe";
@@ -202,5 +230,6 @@ int main(int argc, char **argv) {
     check_tokenize("olmo2-tiny", "dolma2.jsonl");
     check_template();
     check_plain_forms();
+    check_bench_json();
     return check_report("test_cli");
 }

@@ -1,7 +1,9 @@
 /* olmoe bench: prompt processing (pp) and generation (tg) speed in
  * llama-bench's shape, plus generation as a share of the memory-bandwidth
  * bound (weight bytes read per token / this machine's measured read
- * bandwidth, which the benchmark measures itself). */
+ * bandwidth, which the benchmark measures itself). With -np N, generation
+ * runs N sequences decoded together (olmoe_decode_batch, as olmoe serve's
+ * slots are) and reports their aggregate tokens/s. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +19,11 @@
 
 typedef struct {
     const char *model;
-    int n_prompt, n_gen, threads, reps, json;
+    int n_prompt, n_gen, threads, reps, json, n_seq;
 } bench_opts;
 
 typedef struct {
-    int n_prompt, n_gen;
+    int n_prompt, n_gen, n_seq; /* tg: n_gen tokens for each of n_seq sequences */
     double *ns; /* per repetition */
     int reps;
 } bench_result;
@@ -57,20 +59,32 @@ static void random_tokens(int32_t *ids, int n, int vocab, uint64_t *state) {
     }
 }
 
-/* One timed run: n_prompt tokens as one batch (pp) or n_gen tokens one at a
- * time (tg), each from an empty context, as llama-bench does. */
-static int run_once(olmoe_context *ctx, const int32_t *ids, int n_prompt, int n_gen, double *ns) {
-    olmoe_context_truncate(ctx, 0);
+/* One timed run from empty contexts, as llama-bench does: n_prompt tokens
+ * as one batch (pp), or n_gen tokens one at a time (tg) in each of n_seq
+ * sequences, decoded together when there are several. */
+static int run_once(olmoe_context **ctx, const int32_t *ids, int n_ctx, const bench_result *r, double *ns) {
+    const int32_t *toks[64];
+    size_t ones[64];
+    for (int k = 0; k < r->n_seq; k++) olmoe_context_truncate(ctx[k], 0);
     double t0 = now_seconds();
-    if (n_prompt && olmoe_decode(ctx, ids, (size_t)n_prompt, 0)) return report("decode");
-    for (int i = 0; i < n_gen; i++)
-        if (olmoe_decode(ctx, &ids[i], 1, 0)) return report("decode");
+    if (r->n_prompt && olmoe_decode(ctx[0], ids, (size_t)r->n_prompt, 0)) return report("decode");
+    for (int i = 0; i < r->n_gen; i++) {
+        if (r->n_seq == 1) {
+            if (olmoe_decode(ctx[0], &ids[i], 1, 0)) return report("decode");
+            continue;
+        }
+        for (int k = 0; k < r->n_seq; k++) { /* each sequence its own tokens */
+            toks[k] = &ids[(i + 37 * k) % n_ctx];
+            ones[k] = 1;
+        }
+        if (olmoe_decode_batch(ctx, toks, ones, r->n_seq)) return report("decode");
+    }
     *ns = (now_seconds() - t0) * 1e9;
     return 0;
 }
 
 static void stats(const bench_result *r, double *avg_ts, double *sd_ts, double *avg_ns, double *sd_ns) {
-    int tokens = r->n_prompt + r->n_gen;
+    int tokens = r->n_prompt + r->n_gen * r->n_seq;
     double s = 0, s2 = 0, n = 0, n2 = 0;
     for (int i = 0; i < r->reps; i++) {
         double ts = tokens * 1e9 / r->ns[i];
@@ -97,6 +111,7 @@ static cJSON *record(const bench_opts *o, const olmoe_model_info *info, const be
     cJSON_AddNumberToObject(j, "n_threads", o->threads);
     cJSON_AddNumberToObject(j, "n_prompt", r->n_prompt);
     cJSON_AddNumberToObject(j, "n_gen", r->n_gen);
+    cJSON_AddNumberToObject(j, "n_parallel", r->n_seq);
     cJSON_AddStringToObject(j, "test_time", when);
     cJSON_AddNumberToObject(j, "avg_ns", avg_ns);
     cJSON_AddNumberToObject(j, "stddev_ns", sd_ns);
@@ -105,7 +120,7 @@ static cJSON *record(const bench_opts *o, const olmoe_model_info *info, const be
     cJSON *ns = cJSON_AddArrayToObject(j, "samples_ns"), *ts = cJSON_AddArrayToObject(j, "samples_ts");
     for (int i = 0; i < r->reps; i++) {
         cJSON_AddItemToArray(ns, cJSON_CreateNumber(r->ns[i]));
-        cJSON_AddItemToArray(ts, cJSON_CreateNumber((r->n_prompt + r->n_gen) * 1e9 / r->ns[i]));
+        cJSON_AddItemToArray(ts, cJSON_CreateNumber((r->n_prompt + r->n_gen * r->n_seq) * 1e9 / r->ns[i]));
     }
     return j;
 }
@@ -121,21 +136,23 @@ static int run(const bench_opts *o) {
     olmoe_context_params cp = olmoe_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = o->threads;
-    olmoe_context *ctx;
-    if (olmoe_context_new(m, &cp, &ctx)) { olmoe_model_free(m); return report("context"); }
+    olmoe_context *ctx[64] = {0};
+    int rc = 0;
+    for (int k = 0; k < o->n_seq && !rc; k++)
+        if (olmoe_context_new(m, &cp, &ctx[k])) rc = report("context");
     int32_t *ids = malloc((size_t)n_ctx * sizeof *ids);
     uint64_t rng = 0x2545F4914F6CDD1Dull;
-    random_tokens(ids, n_ctx, info.vocab_size, &rng);
-    bench_result res[2] = {{o->n_prompt, 0, NULL, o->reps}, {0, o->n_gen, NULL, o->reps}};
-    int rc = 0;
+    if (ids) random_tokens(ids, n_ctx, info.vocab_size, &rng);
+    else rc = report("memory");
+    bench_result res[2] = {{o->n_prompt, 0, 1, NULL, o->reps}, {0, o->n_gen, o->n_seq, NULL, o->reps}};
     double warm;
     /* Warm-up: pages in the weights and wakes the threads. */
-    if (run_once(ctx, ids, 8, 2, &warm)) rc = 1;
+    const bench_result warm_up = {8, 2, o->n_seq, NULL, 1};
+    if (!rc && run_once(ctx, ids, n_ctx, &warm_up, &warm)) rc = 1;
     for (int k = 0; k < 2 && !rc; k++) {
         if (res[k].n_prompt + res[k].n_gen == 0) continue;
         res[k].ns = calloc((size_t)o->reps, sizeof(double));
-        for (int i = 0; i < o->reps && !rc; i++)
-            rc = run_once(ctx, ids, res[k].n_prompt, res[k].n_gen, &res[k].ns[i]);
+        for (int i = 0; i < o->reps && !rc; i++) rc = run_once(ctx, ids, n_ctx, &res[k], &res[k].ns[i]);
     }
     /* Peak memory of the runs themselves, before the bandwidth probe. */
     struct rusage ru;
@@ -146,7 +163,7 @@ static int run(const bench_opts *o) {
         for (int k = 0; k < 2; k++) {
             if (!res[k].ns) continue;
             cJSON *rec = record(o, &info, &res[k]);
-            if (res[k].n_gen) {
+            if (res[k].n_gen && res[k].n_seq == 1) { /* the bound is for one sequence */
                 double avg_ts, sd, a, b;
                 stats(&res[k], &avg_ts, &sd, &a, &b);
                 cJSON_AddNumberToObject(rec, "bytes_per_token", (double)info.bytes_per_token);
@@ -166,9 +183,10 @@ static int run(const bench_opts *o) {
             if (!res[k].ns) continue;
             double avg_ts, sd_ts, a, b;
             stats(&res[k], &avg_ts, &sd_ts, &a, &b);
-            char test[32], pct[32] = "";
+            char test[48], pct[32] = "";
             snprintf(test, sizeof test, "%s%d", res[k].n_gen ? "tg" : "pp", res[k].n_gen ? res[k].n_gen : res[k].n_prompt);
-            if (res[k].n_gen) snprintf(pct, sizeof pct, "%.0f%%", 100 * avg_ts * info.bytes_per_token / bw);
+            if (res[k].n_seq > 1) snprintf(test + strlen(test), sizeof test - strlen(test), " x%d seqs", res[k].n_seq);
+            else if (res[k].n_gen) snprintf(pct, sizeof pct, "%.0f%%", 100 * avg_ts * info.bytes_per_token / bw);
             printf("| %s %s | %.2f GiB | %.2f B | %d | %s | %.2f ± %.2f | %s |\n", info.architecture,
                    info.dtype, info.weight_bytes / 1073741824.0, info.n_params_total / 1e9,
                    o->threads, test, avg_ts, sd_ts, pct);
@@ -180,20 +198,21 @@ static int run(const bench_opts *o) {
     free(res[0].ns);
     free(res[1].ns);
     free(ids);
-    olmoe_context_free(ctx);
+    for (int k = 0; k < o->n_seq; k++) olmoe_context_free(ctx[k]);
     olmoe_model_free(m);
     return rc ? EXIT_RUNTIME : 0;
 }
 
 int cmd_bench(int argc, char **argv) {
-    bench_opts o = {NULL, 512, 128, omp_get_num_procs(), 5, 0};
+    bench_opts o = {NULL, 512, 128, omp_get_num_procs(), 5, 0, 1};
     arg_iter it = {argc, 0, argv, "bench"};
     const char *name, *value;
     int r;
     while ((r = arg_next(&it, "--help -h", &name, &value)) > 0) {
         long v;
         if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
-            printf("usage: olmoe bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [-o md|json]\n");
+            printf("usage: olmoe bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [-np SEQS] [-o md|json]\n"
+                   "  -np, --parallel N   generation decodes N sequences together (aggregate t/s)\n");
             return 0;
         }
         if (!strcmp(name, "-m") || !strcmp(name, "--model")) { o.model = value; continue; }
@@ -208,10 +227,11 @@ int cmd_bench(int argc, char **argv) {
         int *dst = !strcmp(name, "-p") || !strcmp(name, "--n-prompt") ? &o.n_prompt
                    : !strcmp(name, "-n") || !strcmp(name, "--n-gen")  ? &o.n_gen
                    : !strcmp(name, "-t") || !strcmp(name, "--threads") ? &o.threads
-                   : !strcmp(name, "-r") || !strcmp(name, "--repetitions") ? &o.reps : NULL;
+                   : !strcmp(name, "-r") || !strcmp(name, "--repetitions") ? &o.reps
+                   : !strcmp(name, "-np") || !strcmp(name, "--parallel") ? &o.n_seq : NULL;
         if (!dst) return unknown_option("bench", name);
-        long lo = dst == &o.threads || dst == &o.reps ? 1 : 0;
-        if (parse_int("bench", name, value, lo, 1 << 20, &v)) return EXIT_USAGE;
+        long lo = dst == &o.threads || dst == &o.reps || dst == &o.n_seq ? 1 : 0;
+        if (parse_int("bench", name, value, lo, dst == &o.n_seq ? 64 : 1 << 20, &v)) return EXIT_USAGE;
         *dst = (int)v;
     }
     if (r < 0) return EXIT_USAGE;
