@@ -162,6 +162,11 @@ static void errors(olmoe_model *m, olmoe_model *other) {
     const int32_t *bad_toks[2] = {ids, &bad};
     CHECK(olmoe_decode_batch(ab, bad_toks, one, 2) == OLMOE_ERR_ARG);
     CHECK(strstr(olmoe_last_error(), "outside the vocabulary") != NULL);
+    const int32_t *no_toks[2] = {ids, NULL};
+    CHECK(olmoe_decode_batch(ab, no_toks, one, 2) == OLMOE_ERR_ARG);
+    CHECK(strstr(olmoe_last_error(), "sequence 1 has no tokens") != NULL);
+    olmoe_context *no_ctx[2] = {a, NULL};
+    CHECK(olmoe_decode_batch(no_ctx, toks, one, 2) == OLMOE_ERR_ARG);
     size_t none[2] = {1, 0};
     CHECK(olmoe_decode_batch(ab, toks, none, 2) == OLMOE_ERR_ARG);
     CHECK(olmoe_decode_batch(ab, toks, one, 0) == OLMOE_ERR_ARG);

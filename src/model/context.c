@@ -177,7 +177,12 @@ olmoe_status olmoe_decode(olmoe_context *ctx, const int32_t *tokens, size_t n_to
  * with the longest cache, since attention scores need room for it). */
 static olmoe_status check_batch(olmoe_context *const *ctxs, const int32_t *const *tokens,
                                 const size_t *n_tokens, int n_seqs, olmoe_context **runner) {
-    if (n_seqs < 1) return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode_batch: no sequences");
+    if (n_seqs < 1 || !ctxs || !tokens || !n_tokens)
+        return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode_batch: no sequences");
+    for (int i = 0; i < n_seqs; i++)
+        if (!ctxs[i] || !tokens[i])
+            return olmoe_fail(OLMOE_ERR_ARG, "olmoe_decode_batch: sequence %d has no %s", i,
+                              ctxs[i] ? "tokens" : "context");
     *runner = ctxs[0];
     for (int i = 0; i < n_seqs; i++) {
         if (ctxs[i]->model != ctxs[0]->model)
