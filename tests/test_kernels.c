@@ -509,8 +509,30 @@ static void test_attention_rows(void) {
         }
 }
 
+/* The bandwidth probe's read kernel (whichever instruction set this
+ * process chose) against a plain loop; every word must count. */
+static int read_xor64_ok(void) {
+    enum { N = 4096 };
+    uint64_t *buf = aligned_alloc(64, N * sizeof(uint64_t));
+    int ok = buf != NULL;
+    rng_seed(4242);
+    for (int i = 0; ok && i < N; i++) buf[i] = ((uint64_t)rng_int(0, 1 << 30) << 34) ^ (uint64_t)rng_int(0, 1 << 30);
+    static const size_t sizes[] = {16, 32, 48, 1024, N};
+    for (size_t si = 0; ok && si < sizeof sizes / sizeof sizes[0]; si++) {
+        uint64_t want = 0;
+        for (size_t i = 0; i < sizes[si]; i++) want ^= buf[i];
+        ok &= read_xor64(buf, sizes[si]) == want;
+        buf[sizes[si] - 1] ^= 1u << 7; /* the last word of the range counts */
+        ok &= read_xor64(buf, sizes[si]) == (want ^ (1u << 7));
+        buf[sizes[si] - 1] ^= 1u << 7;
+    }
+    free(buf);
+    return ok;
+}
+
 int main(int argc, char **argv) {
-    if (getenv("OLMOE_TEST_KERNELS_CHILD")) return strcmp(quant_isa(), "scalar") == 0 ? 0 : 1;
+    if (getenv("OLMOE_TEST_KERNELS_CHILD")) return strcmp(quant_isa(), "scalar") == 0 && read_xor64_ok() ? 0 : 1;
+    CHECK_MSG(read_xor64_ok(), "read_xor64 (%s) differs from a plain XOR", quant_isa());
     test_tables();
     test_f16_all_values();
     test_dot_random();

@@ -28,30 +28,6 @@ typedef struct {
     int reps;
 } bench_result;
 
-/* Sustained read bandwidth in bytes/s: threads sum a 256 MiB buffer (far
- * larger than any cache), best of 5 passes. */
-static double read_bandwidth(int threads) {
-    const size_t n = ((size_t)256 << 20) / sizeof(uint64_t);
-    uint64_t *buf = malloc(n * sizeof *buf);
-    if (!buf) return 0;
-#pragma omp parallel for num_threads(threads)
-    for (size_t i = 0; i < n; i++) buf[i] = i;
-    double best = 0;
-    volatile uint64_t sink = 0;
-    for (int pass = 0; pass < 5; pass++) {
-        double t0 = now_seconds();
-        uint64_t total = 0;
-#pragma omp parallel for num_threads(threads) reduction(+ : total)
-        for (size_t i = 0; i < n; i += 4) total += buf[i] ^ buf[i + 1] ^ buf[i + 2] ^ buf[i + 3];
-        double dt = now_seconds() - t0;
-        sink += total;
-        if (n * sizeof *buf / dt > best) best = n * sizeof *buf / dt;
-    }
-    (void)sink;
-    free(buf);
-    return best;
-}
-
 static void random_tokens(int32_t *ids, int n, int vocab, uint64_t *state) {
     for (int i = 0; i < n; i++) {
         *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
@@ -157,7 +133,7 @@ static int run(const bench_opts *o) {
     /* Peak memory of the runs themselves, before the bandwidth probe. */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double bw = rc ? 0 : read_bandwidth(o->threads);
+    double bw = rc ? 0 : olmoe_read_bandwidth(o->threads);
     if (!rc && o->json) {
         cJSON *arr = cJSON_CreateArray();
         for (int k = 0; k < 2; k++) {

@@ -24,7 +24,8 @@
     void quant_dot_rows_f32_##isa(int64_t n, const float *x, const float *rows, int64_t stride,      \
                                   int64_t n_rows, float *out);                                   \
     void quant_weighted_rows_f32_##isa(int64_t n, const float *w, const float *rows, int64_t stride, \
-                                       int64_t n_rows, float *out);
+                                       int64_t n_rows, float *out);                              \
+    uint64_t quant_read_xor64_##isa(const uint64_t *p, size_t n);
 #define DECLARE_DOT_TOKENS(name)                                                             \
     void name(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, float *y, \
               int64_t y_stride);
@@ -112,17 +113,19 @@ typedef struct {
                      float *out);
     void (*weighted_rows)(int64_t n, const float *w, const float *rows, int64_t stride,
                           int64_t n_rows, float *out);
+    uint64_t (*read_xor64)(const uint64_t *p, size_t n);
 } isa_entry;
 
 /* Best first. */
 static const isa_entry isas[] = {
 #if defined(__x86_64__)
-    {"avx2", avx2_ops, quant_dot_rows_f32_avx2, quant_weighted_rows_f32_avx2},
+    {"avx2", avx2_ops, quant_dot_rows_f32_avx2, quant_weighted_rows_f32_avx2, quant_read_xor64_avx2},
 #endif
 #if defined(__aarch64__)
-    {"neon", neon_ops, quant_dot_rows_f32_neon, quant_weighted_rows_f32_neon},
+    {"neon", neon_ops, quant_dot_rows_f32_neon, quant_weighted_rows_f32_neon, quant_read_xor64_neon},
 #endif
-    {"scalar", scalar_ops, quant_dot_rows_f32_scalar, quant_weighted_rows_f32_scalar},
+    {"scalar", scalar_ops, quant_dot_rows_f32_scalar, quant_weighted_rows_f32_scalar,
+     quant_read_xor64_scalar},
 };
 enum { N_ISA = sizeof isas / sizeof isas[0] };
 
@@ -176,6 +179,8 @@ void vec_weighted_rows_f32(int64_t n, const float *w, const float *rows, int64_t
                            int64_t n_rows, float *out) {
     choose()->weighted_rows(n, w, rows, stride, n_rows, out);
 }
+
+uint64_t read_xor64(const uint64_t *p, size_t n) { return choose()->read_xor64(p, n); }
 
 const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa) {
     for (int i = 0; i < N_ISA; i++)

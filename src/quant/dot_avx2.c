@@ -89,6 +89,20 @@ AVX2 float quant_dot_bf16_avx2(int64_t n, const void *w, const void *a) {
 
 /* Four rows at a time share each load of x; their four sums are reduced
  * together. */
+/* Four 256-bit loads in flight per step. */
+AVX2 uint64_t quant_read_xor64_avx2(const uint64_t *p, size_t n) {
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (size_t i = 0; i < n; i += 16) {
+        a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
+        b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 4)));
+        c = _mm256_xor_si256(c, _mm256_load_si256((const __m256i *)(p + i + 8)));
+        d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 12)));
+    }
+    __m256i x = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+    __m128i y = _mm_xor_si128(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    return (uint64_t)_mm_cvtsi128_si64(y) ^ (uint64_t)_mm_extract_epi64(y, 1);
+}
+
 AVX2 void quant_dot_rows_f32_avx2(int64_t n, const float *x, const float *rows, int64_t stride,
                                   int64_t n_rows, float *out) {
     int64_t j = 0;

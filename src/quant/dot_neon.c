@@ -70,6 +70,20 @@ float quant_dot_f32_neon(int64_t n, const void *w, const void *a) { return float
 float quant_dot_f16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_F16); }
 float quant_dot_bf16_neon(int64_t n, const void *w, const void *a) { return float_dot(n, w, a, W_BF16); }
 
+/* Four pairs of 128-bit loads in flight per step. */
+uint64_t quant_read_xor64_neon(const uint64_t *p, size_t n) {
+    uint64x2_t a = vdupq_n_u64(0), b = a, c = a, d = a;
+    for (size_t i = 0; i < n; i += 16) {
+        uint64x2x4_t x = vld1q_u64_x4(p + i), y = vld1q_u64_x4(p + i + 8);
+        a = veorq_u64(a, veorq_u64(x.val[0], y.val[0]));
+        b = veorq_u64(b, veorq_u64(x.val[1], y.val[1]));
+        c = veorq_u64(c, veorq_u64(x.val[2], y.val[2]));
+        d = veorq_u64(d, veorq_u64(x.val[3], y.val[3]));
+    }
+    uint64x2_t r = veorq_u64(veorq_u64(a, b), veorq_u64(c, d));
+    return vgetq_lane_u64(r, 0) ^ vgetq_lane_u64(r, 1);
+}
+
 void quant_dot_rows_f32_neon(int64_t n, const float *x, const float *rows, int64_t stride,
                              int64_t n_rows, float *out) {
     for (int64_t j = 0; j < n_rows; j++) out[j] = float_dot(n, rows + j * stride, x, W_F32);

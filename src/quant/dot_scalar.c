@@ -162,6 +162,12 @@ void quant_dot_rows_f32_scalar(int64_t n, const float *x, const float *rows, int
     for (int64_t j = 0; j < n_rows; j++) out[j] = quant_dot_f32_scalar(n, rows + j * stride, x);
 }
 
+uint64_t quant_read_xor64_scalar(const uint64_t *p, size_t n) {
+    uint64_t a = 0, b = 0, c = 0, d = 0; /* four independent streams of loads */
+    for (size_t i = 0; i < n; i += 4) a ^= p[i], b ^= p[i + 1], c ^= p[i + 2], d ^= p[i + 3];
+    return a ^ b ^ c ^ d;
+}
+
 void quant_weighted_rows_f32_scalar(int64_t n, const float *w, const float *rows, int64_t stride,
                                     int64_t n_rows, float *out) {
     for (int64_t i = 0; i < n; i++) out[i] = 0;

@@ -45,6 +45,12 @@ void vec_dot_rows_f32(int64_t n, const float *x, const float *rows, int64_t stri
 void vec_weighted_rows_f32(int64_t n, const float *w, const float *rows, int64_t stride,
                            int64_t n_rows, float *out);
 
+/* XOR of the n 64-bit words at p (n a multiple of 16, p 32-byte aligned),
+ * read with the widest loads the instruction set has: the memory-bandwidth
+ * probe of olmoe bench, so that the bound it reports is what this machine
+ * can actually stream, not what narrow loads reach. */
+uint64_t read_xor64(const uint64_t *p, size_t n);
+
 /* The instruction set quant_ops_for() uses. */
 const char *quant_isa(void);
 
