@@ -301,6 +301,14 @@ static void test_hand_q8_0(void) {
     x[2] = -2.5f, want[2] = -3;
     x[3] = 0.5f, want[3] = 1;
     x[4] = -0.5f, want[4] = -1;
+    /* Just below a half rounds down, the largest halves still round out. */
+    x[5] = 0.49999997f, want[5] = 0;
+    x[6] = -0.49999997f, want[6] = 0;
+    x[7] = 126.5f, want[7] = 127;
+    x[8] = -126.5f, want[8] = -127;
+    x[9] = 1.49999988f, want[9] = 1;
+    x[10] = -1.5f, want[10] = -2;
+    x[11] = 0.0f, want[11] = 0;
     /* Second block: one value -3, the rest 0. d = 3/127 = 0.0236220...
      * = 2^-6 * 1.51181; mantissa 0.51181 * 1024 = 524.09 -> 524, exponent
      * -6 + 15 = 9: f16 0x2400 | 0x20c = 0x260c = 1548/65536. */

@@ -79,10 +79,13 @@ static void *prepare(const matmul_job *jobs, int n, job_plan *plans, int n_threa
         tensor_type at = plans[i].ops->act_type;
         plans[i].act = jobs[i].x;
         if (at == TYPE_F32) continue;
+        /* The same rows (one token's input copied to each of its experts,
+         * in decoding) are converted once. */
         int shared = -1;
+        const size_t x_bytes = (size_t)jobs[i].T * (size_t)jobs[i].w->shape[1] * sizeof(float);
         for (int k = 0; k < i && shared < 0; k++)
-            if (jobs[k].x == jobs[i].x && jobs[k].T == jobs[i].T && plans[k].ops->act_type == at &&
-                plans[k].a_row == plans[i].a_row)
+            if (jobs[k].T == jobs[i].T && plans[k].ops->act_type == at && plans[k].a_row == plans[i].a_row &&
+                (jobs[k].x == jobs[i].x || !memcmp(jobs[k].x, jobs[i].x, x_bytes)))
                 shared = k;
         if (shared >= 0) {
             plans[i].act = plans[shared].act;
