@@ -1,4 +1,5 @@
 #include "cli/common.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -213,8 +214,4 @@ void json_print(cJSON *v) {
     fflush(stdout);
 }
 
-double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+double now_seconds(void) { return monotonic_seconds(); }

@@ -4,21 +4,14 @@
  * cache with the widest loads its instruction set has (read_xor64), as the
  * matrix kernels do; the best of five passes counts. */
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include <omp.h>
 
 #include "olmoe.h"
 #include "quant/kernels.h"
+#include "util/clock.h"
 
 enum { PROBE_BYTES = 256 << 20, PASSES = 5 };
-
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 double olmoe_read_bandwidth(int n_threads) {
     if (n_threads < 1) n_threads = omp_get_max_threads();
@@ -34,10 +27,10 @@ double olmoe_read_bandwidth(int n_threads) {
     volatile uint64_t sink = 0;
     for (int pass = 0; pass < PASSES; pass++) {
         uint64_t all = 0;
-        double t0 = seconds();
+        double t0 = monotonic_seconds();
 #pragma omp parallel num_threads(n_threads) reduction(^ : all)
         all ^= read_xor64(buf + (size_t)omp_get_thread_num() * part, part);
-        double dt = seconds() - t0, rate = (double)part * n_threads * sizeof(uint64_t) / dt;
+        double dt = monotonic_seconds() - t0, rate = (double)part * n_threads * sizeof(uint64_t) / dt;
         sink ^= all;
         if (rate > best) best = rate;
     }

@@ -14,12 +14,9 @@
 #include <time.h>
 
 #include "server/server.h"
+#include "util/clock.h"
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
+static double now_ms(void) { return monotonic_seconds() * 1e3; }
 
 job *job_new(void) {
     job *j = calloc(1, sizeof *j);

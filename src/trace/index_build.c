@@ -26,6 +26,7 @@
 #include "trace/corpus.h"
 #include "trace/index_format.h"
 #include "trace/index_tokenizer.h"
+#include "util/clock.h"
 #include "trace/shard_writer.h"
 #include "trace/suffix_sort.h"
 #include "util/error.h"
@@ -367,14 +368,8 @@ static olmoe_status check_params(const olmoe_index_build_params *p) {
     return OLMOE_OK;
 }
 
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 olmoe_status olmoe_index_build(const olmoe_index_build_params *p, olmoe_index_build_stats *stats) {
-    double start = seconds_now();
+    double start = monotonic_seconds();
     if (stats) memset(stats, 0, sizeof *stats);
     olmoe_status st = check_params(p);
     if (st) return st;
@@ -407,7 +402,7 @@ olmoe_status olmoe_index_build(const olmoe_index_build_params *p, olmoe_index_bu
         stats->token_width = b.width;
         stats->input_bytes = corpus_total_bytes(b.corpus);
         stats->bytes_written = b.bytes_written;
-        stats->seconds = seconds_now() - start;
+        stats->seconds = monotonic_seconds() - start;
     }
     corpus_close(b.corpus);
     free(b.shard_tokens_done);
