@@ -44,54 +44,75 @@ const errorLines = (f) => readText(f).split("\n")
     .filter((l) => !/^\s*(Command being timed|Exit status)/.test(l))
     .slice(0, 12);
 
+// One engine's run of one round: its records and how it went.
+const engineRun = (e) => {
+    const recs = readJson(e.json);
+    const ok = e.status === 0 && Array.isArray(recs) && recs.length > 0;
+    return {
+        ok,
+        exit_status: e.status,
+        seconds: e.seconds,
+        loadavg_before: e.loadavg_before,
+        loadavg_after: e.loadavg_after,
+        cpu_busy_pct_before: e.cpu_busy_pct_before,
+        attempts: e.attempts,
+        process_cpu_seconds: timeCpu(e.time),
+        others_cpu_pct_during: othersCpuPct(e),
+        peak_rss_bytes: timeRss(e.time),
+        errors: ok ? [] : errorLines(e.stderr).concat(errorLines(e.time)),
+        records: ok ? recs : [],
+    };
+};
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b), m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const maxOf = (xs) => (xs.some((x) => x != null) ? Math.max(...xs.filter((x) => x != null)) : null);
+
+// Rounds of the same file, in the order run.sh measured them.
+const byFile = new Map();
+for (const run of runs) {
+    if (!byFile.has(run.file)) byFile.set(run.file, []);
+    byFile.get(run.file).push(run);
+}
 const files = [];
 const rows = [];
-for (const run of runs) {
-    const file = { file: run.file, type: run.type, size_bytes: run.size_bytes, engines: {} };
-    for (const eng of ["olmoe", "llama"]) {
-        const e = run[eng];
-        const recs = readJson(e.json);
-        const ok = e.status === 0 && Array.isArray(recs) && recs.length > 0;
-        file.engines[eng] = {
-            ok,
-            exit_status: e.status,
-            seconds: e.seconds,
-            loadavg_before: e.loadavg_before,
-            loadavg_after: e.loadavg_after,
-            cpu_busy_pct_before: e.cpu_busy_pct_before,
-            attempts: e.attempts,
-            process_cpu_seconds: timeCpu(e.time),
-            others_cpu_pct_during: othersCpuPct(e),
-            peak_rss_bytes: timeRss(e.time),
-            errors: ok ? [] : errorLines(e.stderr).concat(errorLines(e.time)),
-            records: ok ? recs : [],
-        };
-    }
+for (const [fileName, fileRuns] of byFile) {
+    const rounds = fileRuns.map((run) => ({ round: run.round ?? 1, olmoe: engineRun(run.olmoe), llama: engineRun(run.llama) }));
+    const file = { file: fileName, type: fileRuns[0].type, size_bytes: fileRuns[0].size_bytes, rounds };
     files.push(file);
     const tests = [];
     if (meta.n_prompt > 0) tests.push({ name: `pp${meta.n_prompt}`, p: meta.n_prompt, n: 0 });
     if (meta.n_gen > 0) tests.push({ name: `tg${meta.n_gen}`, p: 0, n: meta.n_gen });
     for (const t of tests) {
-        const pick = (eng) => file.engines[eng].records.find((r) => r.n_prompt === t.p && r.n_gen === t.n) ?? null;
-        const o = pick("olmoe"), l = pick("llama");
+        const pick = (r) => r.records.find((x) => x.n_prompt === t.p && x.n_gen === t.n) ?? null;
+        const o = rounds.map((r) => pick(r.olmoe)), l = rounds.map((r) => pick(r.llama));
+        const oTs = o.filter(Boolean).map((x) => x.avg_ts), lTs = l.filter(Boolean).map((x) => x.avg_ts);
+        // With one round: the repetitions' spread; with more: the rounds'.
+        const spread = (recs, ts) => (ts.length > 1 ? Math.sqrt(ts.reduce((a, x) => a + (x - mean(ts)) ** 2, 0) / (ts.length - 1))
+                                                    : recs.find(Boolean)?.stddev_ts ?? null);
+        const paired = rounds.map((_, i) => (o[i] && l[i] ? o[i].avg_ts / l[i].avg_ts : null)).filter((x) => x != null);
+        const oBw = o.find((x) => x?.bytes_per_token && x?.read_bandwidth) ?? null;
         rows.push({
-            file: path.basename(run.file),
-            type: run.type,
+            file: path.basename(fileName),
+            type: file.type,
             test: t.name,
             threads: meta.threads,
-            olmoe_ts: o?.avg_ts ?? null,
-            olmoe_sd: o?.stddev_ts ?? null,
-            llama_ts: l?.avg_ts ?? null,
-            llama_sd: l?.stddev_ts ?? null,
-            ratio: o && l ? o.avg_ts / l.avg_ts : null,
-            olmoe_pct_of_bound: o?.pct_of_bound ?? null,
-            llama_pct_of_bound: l && o?.bytes_per_token && o?.read_bandwidth
-                ? 100 * l.avg_ts * o.bytes_per_token / o.read_bandwidth : null,
-            olmoe_peak_rss_bytes: file.engines.olmoe.peak_rss_bytes,
-            llama_peak_rss_bytes: file.engines.llama.peak_rss_bytes,
-            llama_loaded: file.engines.llama.ok,
-            olmoe_others_cpu_pct: file.engines.olmoe.others_cpu_pct_during,
-            llama_others_cpu_pct: file.engines.llama.others_cpu_pct_during,
+            rounds: rounds.length,
+            olmoe_ts: oTs.length ? mean(oTs) : null,
+            olmoe_sd: oTs.length ? spread(o, oTs) : null,
+            llama_ts: lTs.length ? mean(lTs) : null,
+            llama_sd: lTs.length ? spread(l, lTs) : null,
+            ratio: paired.length ? median(paired) : null,
+            round_ratios: paired,
+            olmoe_pct_of_bound: o.some((x) => x?.pct_of_bound != null) ? mean(o.filter((x) => x?.pct_of_bound != null).map((x) => x.pct_of_bound)) : null,
+            llama_pct_of_bound: lTs.length && oBw ? 100 * mean(lTs) * oBw.bytes_per_token / oBw.read_bandwidth : null,
+            olmoe_peak_rss_bytes: maxOf(rounds.map((r) => r.olmoe.peak_rss_bytes)),
+            llama_peak_rss_bytes: maxOf(rounds.map((r) => r.llama.peak_rss_bytes)),
+            llama_loaded: rounds.every((r) => r.llama.ok),
+            olmoe_others_cpu_pct: maxOf(rounds.map((r) => r.olmoe.others_cpu_pct_during)),
+            llama_others_cpu_pct: maxOf(rounds.map((r) => r.llama.others_cpu_pct_during)),
         });
     }
 }
@@ -103,18 +124,21 @@ const la = (x) => (x ? x.join(" ") : "?");
 
 let md = `# olmoe.c vs llama.cpp\n\n`;
 md += `${meta.date} on ${meta.cpu} (${meta.nproc} cores, ${meta.mem}); ${meta.threads} threads for both engines, `;
-md += `${meta.reps} repetitions (mean ± sample stddev of per-repetition tokens/s).\n\n`;
+const nRounds = meta.rounds ?? 1;
+md += nRounds > 1
+    ? `${nRounds} rounds of ${meta.reps} repetitions, the engines alternating (tokens/s: mean ± sample stddev of the rounds' means; ratio: median of the rounds' paired ratios, each round's in brackets).\n\n`
+    : `${meta.reps} repetitions (mean ± sample stddev of per-repetition tokens/s).\n\n`;
 md += `- model: \`${meta.model_dir}\` (${meta.model_note}), converted by \`olmoe convert\`\n`;
 md += `- olmoe.c: ${meta.olmoe_version}, \`olmoe bench -p ${meta.n_prompt} -n ${meta.n_gen} -t ${meta.threads} -r ${meta.reps}\`\n`;
 md += `- llama.cpp: ${meta.llama_version}, \`node llama_bench.mjs\` (same tests, token ids, threads and warm-up; flash attention ${meta.flash_attn})\n`;
-md += `- llama.cpp loaded our GGUF files: ${files.map((f) => `${path.basename(f.file)} ${f.engines.llama.ok ? "yes" : "**NO**"}`).join(", ")}\n`;
+md += `- llama.cpp loaded our GGUF files: ${files.map((f) => `${path.basename(f.file)} ${f.rounds.every((r) => r.llama.ok) ? "yes" : "**NO**"}`).join(", ")}\n`;
 md += `- load average (1/5/15 min) before the first and after the last run: ${la(meta.loadavg_start)} → ${la(meta.loadavg_end)}\n\n`;
 md += `| file | test | olmoe.c t/s | llama.cpp t/s | ratio (olmoe/llama) | olmoe % of bandwidth bound | llama.cpp % of bound | olmoe peak RSS | llama.cpp peak RSS | others' CPU during olmoe / llama run |\n`;
 md += `| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`;
 const pct = (x) => (x == null ? "?" : `${x.toFixed(0)}%`);
 for (const r of rows)
     md += `| ${r.file} | ${r.test} | ${ts(r.olmoe_ts, r.olmoe_sd)} | ${ts(r.llama_ts, r.llama_sd)} | ` +
-          `${r.ratio == null ? "—" : r.ratio.toFixed(2)} | ${r.olmoe_pct_of_bound == null ? "" : r.olmoe_pct_of_bound.toFixed(0) + "%"} | ` +
+          `${r.ratio == null ? "—" : r.ratio.toFixed(2)}${r.round_ratios.length > 1 ? ` (${r.round_ratios.map((x) => x.toFixed(2)).join(", ")})` : ""} | ${r.olmoe_pct_of_bound == null ? "" : r.olmoe_pct_of_bound.toFixed(0) + "%"} | ` +
           `${r.llama_pct_of_bound == null || r.test.startsWith("pp") ? "" : r.llama_pct_of_bound.toFixed(0) + "%"} | ` +
           `${gib(r.olmoe_peak_rss_bytes)} | ${gib(r.llama_peak_rss_bytes)} | ${pct(r.olmoe_others_cpu_pct)} / ${pct(r.llama_others_cpu_pct)} |\n`;
 md += `\nratio > 1: olmoe.c is faster. % of bound (tg only): tokens/s × weight bytes read per token ÷ read bandwidth, `;
@@ -122,12 +146,13 @@ md += `both as \`olmoe bench\` measures them (the llama.cpp column applies olmoe
 md += `Peak RSS is GNU time's maximum resident set size of the whole process (olmoe's includes the 256 MiB buffer of its bandwidth probe; llama.cpp's includes node). `;
 md += `Others' CPU: the share of the machine's CPU time that other processes used while that engine's process ran `;
 md += `(/proc/stat busy time minus the process's own user+system time); anything above a few % means the numbers are disturbed.\n`;
-const tgBw = files.flatMap((f) => f.engines.olmoe.records).find((r) => r.read_bandwidth);
+const tgBw = files.flatMap((f) => f.rounds.flatMap((r) => r.olmoe.records)).find((r) => r.read_bandwidth);
 if (tgBw) md += `Measured read bandwidth (olmoe bench, ${meta.threads} threads): ${(tgBw.read_bandwidth / 1e9).toFixed(1)} GB/s.\n`;
 const failures = [];
 for (const f of files)
-    for (const [eng, e] of Object.entries(f.engines))
-        if (!e.ok) failures.push(`- ${eng === "olmoe" ? "olmoe.c" : "llama.cpp"} on \`${path.basename(f.file)}\` (exit ${e.exit_status}):\n\n` +
+    for (const r of f.rounds)
+    for (const [eng, e] of [["olmoe", r.olmoe], ["llama", r.llama]])
+        if (!e.ok) failures.push(`- ${eng === "olmoe" ? "olmoe.c" : "llama.cpp"} on \`${path.basename(f.file)}\`, round ${r.round} (exit ${e.exit_status}):\n\n` +
             "```\n" + (e.errors.length ? e.errors.join("\n") : "(no message)") + "\n```\n");
 if (failures.length) md += `\n## Failures\n\n${failures.join("\n")}`;
 

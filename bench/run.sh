@@ -5,12 +5,16 @@
 #   bench/run.sh [-m MODEL_DIR] [-t THREADS] [-r REPS] [-p 512] [-n 128]
 #                [--types "q4_0 q8_0 q4_k_m"] [--gguf-dir DIR] [--build-dir DIR]
 #                [--flash-attn off|on|auto] [--quiet-wait SECONDS]
-#                [--max-others PCT] [--retries N] [--no-build]
+#                [--max-others PCT] [--retries N] [--rounds K] [--no-build]
 #
 # Every option also has an environment variable (OLMOE_BENCH_MODEL,
 # OLMOE_BENCH_THREADS, OLMOE_BENCH_REPS, OLMOE_BENCH_TYPES, OLMOE_BENCH_GGUF_DIR,
 # OLMOE_BENCH_BUILD, OLMOE_BENCH_FLASH_ATTN, OLMOE_BENCH_QUIET_WAIT,
-# OLMOE_BENCH_MAX_OTHERS, OLMOE_BENCH_RETRIES); flags win.
+# OLMOE_BENCH_MAX_OTHERS, OLMOE_BENCH_RETRIES, OLMOE_BENCH_ROUNDS); flags win.
+# --rounds K (default 2): each file is measured K times, the two engines
+# alternating (olmoe, llama, then llama, olmoe, ...), and the ratio reported
+# is the median of the K paired ratios: this machine's speed drifts by
+# ±20% over minutes, which one olmoe-then-llama pair takes for a ratio.
 # --quiet-wait S (default 900): before each measured process, wait up to S
 # seconds for the CPUs to be idle (< 10% busy over 3 s); 0 disables.
 # --max-others P, --retries N (defaults 5, 2): a measurement during which
@@ -34,10 +38,11 @@ flash_attn="${OLMOE_BENCH_FLASH_ATTN:-off}"
 quiet_wait="${OLMOE_BENCH_QUIET_WAIT:-900}"
 max_others="${OLMOE_BENCH_MAX_OTHERS:-5}"
 retries="${OLMOE_BENCH_RETRIES:-2}"
+rounds="${OLMOE_BENCH_ROUNDS:-2}"
 do_build=1
 node_llama_cpp_version=3.22.1
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         -m|--model) model_dir="$2"; shift 2 ;;
@@ -52,11 +57,13 @@ while [ $# -gt 0 ]; do
         --quiet-wait) quiet_wait="$2"; shift 2 ;;
         --max-others) max_others="$2"; shift 2 ;;
         --retries) retries="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
         --no-build) do_build=0; shift ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown option '$1'" >&2; usage 2 ;;
     esac
 done
+case "$rounds" in ''|*[!0-9]*|0) echo "bench/run.sh: --rounds must be a positive integer, got '$rounds'" >&2; exit 2 ;; esac
 model_dir="${model_dir%/}"
 [ -n "$gguf_dir" ] || gguf_dir="$(dirname "$model_dir")"
 name="$(basename "$model_dir")"
@@ -193,28 +200,45 @@ run_engine() { # NAME JSON_OUT STDERR_OUT TIME_OUT CMD...
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$status" "$((t1 - t0))" "$before" "$after" "$busy" "$busy_ticks" "$tot" "$attempt"
 }
 
+measure_olmoe() { # TYPE FILE ROUND -> result line
+    run_engine olmoe "$out/olmoe-$1-r$3.json" "$out/olmoe-$1-r$3.err" "$out/olmoe-$1-r$3.time" \
+        "$olmoe" bench -m "$2" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" -o json
+}
+measure_llama() {
+    run_engine llama.cpp "$out/llama-$1-r$3.json" "$out/llama-$1-r$3.err" "$out/llama-$1-r$3.time" \
+        node "$bench/llama_bench.mjs" -m "$2" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" \
+        --flash-attn "$flash_attn" -o json
+}
+
 for entry in "${files[@]}"; do
     t="${entry%%:*}"; f="${entry#*:}"
     log "$f"
     cat "$f" >/dev/null # into the page cache, so neither engine's timing includes disk reads
-    o_res="$(run_engine olmoe "$out/olmoe-$t.json" "$out/olmoe-$t.err" "$out/olmoe-$t.time" \
-        "$olmoe" bench -m "$f" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" -o json)"
-    l_res="$(run_engine llama.cpp "$out/llama-$t.json" "$out/llama-$t.err" "$out/llama-$t.time" \
-        node "$bench/llama_bench.mjs" -m "$f" -p "$n_prompt" -n "$n_gen" -t "$threads" -r "$reps" \
-        --flash-attn "$flash_attn" -o json)"
-    if grep -q '^llama_bench: llama.cpp failed' "$out/llama-$t.err"; then
-        log "  llama.cpp did not load $f:"
-        grep -E '^llama_bench:|\[llama\.cpp (error|fatal)\]' "$out/llama-$t.err" | sed 's/^/    /' >&2
-    fi
-    BENCH_T="$t" BENCH_F="$f" BENCH_O="$o_res" BENCH_L="$l_res" BENCH_OUT="$out" BENCH_CLK_TCK="$(getconf CLK_TCK)" node -e '
-      const e = process.env, split = (s) => s.split("\t");
-      const eng = (res, tag) => { const [st, sec, b, a, busy, bt, tt, att] = split(res);
-        return { status: Number(st), seconds: Number(sec), loadavg_before: b.split(" ").map(Number),
-                 loadavg_after: a.split(" ").map(Number), cpu_busy_pct_before: Number(busy), attempts: Number(att),
-                 machine_busy_ticks: Number(bt), machine_total_ticks: Number(tt), clk_tck: Number(e.BENCH_CLK_TCK), json: `${e.BENCH_OUT}/${tag}-${e.BENCH_T}.json`,
-                 stderr: `${e.BENCH_OUT}/${tag}-${e.BENCH_T}.err`, time: `${e.BENCH_OUT}/${tag}-${e.BENCH_T}.time` }; };
-      console.log(JSON.stringify({ type: e.BENCH_T, file: e.BENCH_F, size_bytes: require("fs").statSync(e.BENCH_F).size,
-        olmoe: eng(e.BENCH_O, "olmoe"), llama: eng(e.BENCH_L, "llama") }));' >>"$out/runs.jsonl"
+    for ((k = 1; k <= rounds; k++)); do
+        log " round $k of $rounds"
+        # Odd rounds start with olmoe, even ones with llama.cpp, so a drift
+        # in the machine's speed favours neither engine.
+        if [ $((k % 2)) = 1 ]; then
+            o_res="$(measure_olmoe "$t" "$f" "$k")"; l_res="$(measure_llama "$t" "$f" "$k")"
+        else
+            l_res="$(measure_llama "$t" "$f" "$k")"; o_res="$(measure_olmoe "$t" "$f" "$k")"
+        fi
+        if grep -q '^llama_bench: llama.cpp failed' "$out/llama-$t-r$k.err"; then
+            log "  llama.cpp did not load $f:"
+            grep -E '^llama_bench:|\[llama\.cpp (error|fatal)\]' "$out/llama-$t-r$k.err" | sed 's/^/    /' >&2
+        fi
+        BENCH_T="$t" BENCH_K="$k" BENCH_F="$f" BENCH_O="$o_res" BENCH_L="$l_res" BENCH_OUT="$out" BENCH_CLK_TCK="$(getconf CLK_TCK)" node -e '
+          const e = process.env, split = (s) => s.split("\t");
+          const eng = (res, tag) => { const [st, sec, b, a, busy, bt, tt, att] = split(res);
+            const base = `${e.BENCH_OUT}/${tag}-${e.BENCH_T}-r${e.BENCH_K}`;
+            return { status: Number(st), seconds: Number(sec), loadavg_before: b.split(" ").map(Number),
+                     loadavg_after: a.split(" ").map(Number), cpu_busy_pct_before: Number(busy), attempts: Number(att),
+                     machine_busy_ticks: Number(bt), machine_total_ticks: Number(tt), clk_tck: Number(e.BENCH_CLK_TCK),
+                     json: `${base}.json`, stderr: `${base}.err`, time: `${base}.time` }; };
+          console.log(JSON.stringify({ type: e.BENCH_T, round: Number(e.BENCH_K), file: e.BENCH_F,
+            size_bytes: require("fs").statSync(e.BENCH_F).size,
+            olmoe: eng(e.BENCH_O, "olmoe"), llama: eng(e.BENCH_L, "llama") }));' >>"$out/runs.jsonl"
+    done
 done
 
 # --- 6. report -----------------------------------------------------------------
@@ -226,13 +250,14 @@ model_note="random weights"
 BENCH_META_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" BENCH_META_CPU="$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
 BENCH_META_MEM="$(free -g | awk '/^Mem:/{print $2 " GiB RAM"}')" BENCH_LOADAVG_END="$(loadavg)" \
 BENCH_MODEL_DIR="$model_dir" BENCH_MODEL_NOTE="$model_note" BENCH_OLMOE_VERSION="$olmoe_version" \
-BENCH_LLAMA_VERSION="$llama_version" BENCH_THREADS="$threads" BENCH_REPS="$reps" BENCH_NP="$n_prompt" \
+BENCH_LLAMA_VERSION="$llama_version" BENCH_THREADS="$threads" BENCH_REPS="$reps" BENCH_ROUNDS="$rounds" BENCH_NP="$n_prompt" \
 BENCH_NG="$n_gen" BENCH_FA="$flash_attn" BENCH_NPROC="$(nproc)" node -e '
   const e = process.env, la = (s) => s.split(" ").map(Number);
   require("fs").writeFileSync(process.argv[1], JSON.stringify({
     date: e.BENCH_META_DATE, cpu: e.BENCH_META_CPU || "?", nproc: Number(e.BENCH_NPROC), mem: e.BENCH_META_MEM,
     model_dir: e.BENCH_MODEL_DIR, model_note: e.BENCH_MODEL_NOTE, olmoe_version: e.BENCH_OLMOE_VERSION,
     llama_version: e.BENCH_LLAMA_VERSION, threads: Number(e.BENCH_THREADS), reps: Number(e.BENCH_REPS),
+    rounds: Number(e.BENCH_ROUNDS),
     n_prompt: Number(e.BENCH_NP), n_gen: Number(e.BENCH_NG), flash_attn: e.BENCH_FA,
     loadavg_start: la(e.BENCH_LOADAVG_START), loadavg_end: la(e.BENCH_LOADAVG_END) }, null, 2));' "$out/meta.json"
 echo
