@@ -14,6 +14,7 @@
 #include "quant/formats.h"
 #include "quant/kernels.h"
 #include "quant/matmul.h"
+#include "quant/pack.h"
 #include "util/error.h"
 
 /* llama_ftype values for general.file_type. */
@@ -250,17 +251,17 @@ enum { ROW_CHUNK = 256 };
 static olmoe_status write_matrix(gguf_writer *w, int i, const tensor *src, tensor_type type,
                                  float *rows_f32, unsigned char *rows_out) {
     const int64_t rows = src->shape[0], cols = src->shape[1];
-    const size_t in_row = tensor_type_bytes(src->type, cols), out_row = tensor_type_bytes(type, cols);
+    const size_t out_row = tensor_type_bytes(type, cols);
     const quant_ops *ops = quant_ops_for(type);
     olmoe_status st = OLMOE_OK;
-    if (src->type == type) /* already in the target type: copy as is */
+    if (src->type == type && tensor_layout(src) == type) /* already in the target type: copy as is */
         return gguf_writer_write_tensor_part(w, i, src->data, src->nbytes);
     for (int64_t r0 = 0; r0 < rows && !st; r0 += ROW_CHUNK) {
         int64_t n = rows - r0 < ROW_CHUNK ? rows - r0 : ROW_CHUNK;
 #pragma omp parallel for schedule(dynamic, 8)
         for (int64_t r = 0; r < n; r++) {
             float *f = rows_f32 + (size_t)r * cols;
-            row_to_f32(src->type, (const char *)src->data + (size_t)(r0 + r) * in_row, f, cols);
+            tensor_row_to_f32(src, r0 + r, f); /* in whatever layout matmul left it */
             ops->from_f32(f, rows_out + (size_t)r * out_row, cols);
         }
         st = gguf_writer_write_tensor_part(w, i, rows_out, (size_t)n * out_row);

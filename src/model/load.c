@@ -206,6 +206,7 @@ void olmoe_model_free(olmoe_model *m) {
     free(m->layers);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    free(m->packings);
     weight_store_close(&m->store);
     if (m->tok) tokenizer_free(m->tok);
     free(m->chat_template);

@@ -36,6 +36,7 @@ struct olmoe_model {
     const tensor *lm_head;  /* [V, D]; the embedding when tied */
     layer_weights *layers;
     float **owned;          /* every float* above, freed with the model */
+    tensor_packing *packings; /* one per matrix that matmul alone reads (quant/pack.h) */
     int n_owned;
     char *chat_template;    /* NULL if the folder has none */
     char *bos_text, *eos_text;

@@ -8,6 +8,7 @@
 
 #include "model/model.h"
 #include "quant/matmul.h"
+#include "quant/pack.h"
 #include "util/error.h"
 
 #define NAME_MAX_LEN 256
@@ -166,6 +167,36 @@ static olmoe_status bind_layer(olmoe_model *m, int l) {
     return bind_ffn(m, n, &w->mlp);
 }
 
+/* Matrices that only matrix products read may have their rows rearranged
+ * in place on first use (quant/pack.h). The embedding is also read row by
+ * row (token lookup), so it stays as the file has it, and so does an
+ * output projection tied to it. The store's tensors are the model's own
+ * (const only to the rest of the code). */
+static olmoe_status allow_packing(olmoe_model *m) {
+    const model_config *c = &m->cfg;
+    const int per_layer = 4 + (c->arch == ARCH_OLMOE ? 1 + 3 * c->n_experts : 3);
+    const int n = c->n_layers * per_layer + 1;
+    m->packings = calloc((size_t)n, sizeof *m->packings);
+    if (!m->packings) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
+    int i = 0;
+#define ALLOW(t) ((tensor *)(t))->packing = &m->packings[i++]
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        ALLOW(w->wq), ALLOW(w->wk), ALLOW(w->wv), ALLOW(w->wo);
+        if (c->arch != ARCH_OLMOE) {
+            ALLOW(&w->mlp.gate), ALLOW(&w->mlp.up), ALLOW(&w->mlp.down);
+            continue;
+        }
+        ALLOW(w->router);
+        for (int e = 0; e < c->n_experts; e++)
+            ALLOW(&w->experts[e].gate), ALLOW(&w->experts[e].up), ALLOW(&w->experts[e].down);
+    }
+    if (m->lm_head != m->embed) ALLOW(m->lm_head);
+#undef ALLOW
+    for (int k = 0; k < i; k++) atomic_init(&m->packings[k].state, PACK_NOT_YET);
+    return OLMOE_OK;
+}
+
 olmoe_status model_bind_weights(olmoe_model *m) {
     const model_config *c = &m->cfg;
     olmoe_status st;
@@ -183,5 +214,5 @@ olmoe_status model_bind_weights(olmoe_model *m) {
     if (!m->layers) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
     for (int l = 0; l < c->n_layers; l++)
         if ((st = bind_layer(m, l))) return st;
-    return OLMOE_OK;
+    return allow_packing(m);
 }

@@ -109,6 +109,28 @@ _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
 _Static_assert(sizeof(block_q6_K) == 210, "block_q6_K layout");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
+/* Q4_0 with eight rows interleaved (ours, quant/pack.h): block b of rows
+ * r0..r0+7 side by side, so that one 256-bit register holds 4 bytes of
+ * each of the eight rows and a kernel's lanes are the rows themselves (no
+ * horizontal sums, one scale conversion for eight blocks). d[j] is row j's
+ * scale; qs[32g + 4j + i] = row j's qs[4g + i]. The same 144 bytes as the
+ * eight blocks it replaces, so rows can be rearranged in place. */
+typedef struct {
+    uint16_t d[8];
+    uint8_t qs[8 * QK4_0 / 2];
+} block_q4_0x8;
+
+/* Activations for Q4_0X8 weights (ours): one Q8_0 block (levels in
+ * order, the f16-rounded scale as a float) with 8·Σ levels, which turns
+ * Σ q·a over the unsigned nibbles into Σ (q-8)·a. */
+typedef struct {
+    float d;
+    int32_t sum8;
+    int8_t qs[QK8_0];
+} block_q8_0s;
+
+_Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0) && sizeof(block_q8_0s) == 40,
+               "interleaved layouts");
 _Static_assert(sizeof(block_q8_0x2) == 128 && sizeof(block_q8_0x1) == 64, "block_q8_0x2 layout");
 
 #endif

@@ -9,6 +9,8 @@
  * Activation blocks (q8_0, q8_K) hold values in [-127, 127], as the
  * quantizers in formats.c produce, and q8_K bsums equal the sums of their
  * 16-element groups. */
+#include <math.h>
+
 #include "quant/blocks.h"
 #include "quant/kernels.h"
 
@@ -84,6 +86,30 @@ float quant_dot_q8_0_scalar(int64_t n, const void *wv, const void *av) {
 
 /* Activations in the Q8_0x2 layout (blocks.h); the sums are ggml's:
  * d_w·d_a·Σ (q-8)·a per block. */
+/* Eight interleaved Q4_0 rows (block_q4_0x8) against n_tok Q8_0s rows:
+ * y[t·y_stride + j] for row j. Each block adds (d_w·d_a)·Σ(q-8)·a into its
+ * row with one fused multiply-add, exactly as the SIMD kernels' lanes do,
+ * so this layout gives the same bits on every instruction set. */
+void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, size_t a_row, int n_tok,
+                                    float *y, int64_t y_stride) {
+    const block_q4_0x8 *w = wv;
+    for (int t = 0; t < n_tok; t++) {
+        const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
+        float acc[8] = {0};
+        for (int64_t b = 0; b < n / QK4_0; b++)
+            for (int j = 0; j < 8; j++) {
+                int isum = -a[b].sum8;
+                for (int g = 0; g < 4; g++)
+                    for (int i = 0; i < 4; i++) {
+                        const int q = w[b].qs[32 * g + 4 * j + i];
+                        isum += (q & 0x0F) * a[b].qs[4 * g + i] + (q >> 4) * a[b].qs[16 + 4 * g + i];
+                    }
+                acc[j] = fmaf(f16_to_f32(w[b].d[j]) * a[b].d, (float)isum, acc[j]);
+            }
+        for (int j = 0; j < 8; j++) y[(size_t)t * (size_t)y_stride + (size_t)j] = acc[j];
+    }
+}
+
 float quant_dot_q4_0_scalar(int64_t n, const void *wv, const void *av) {
     const block_q4_0 *w = wv;
     const int64_t nb = n / QK4_0;

@@ -165,3 +165,21 @@ void dequantize_row_q8_0r(const void *x, float *y, int64_t n) {
     const int8_t *levels = q8_0r_levels(x, nb);
     for (int64_t i = 0; i < n; i++) y[i] = levels[i] * q8_0r_scales(x)[i / QK8_0];
 }
+
+/* Q8_0s: each Q8_0 block with its scale as a float and 8·Σ levels. */
+static void place_q8_0s(const block_q8_0 *q, void *y, int64_t b, int64_t nb) {
+    (void)nb;
+    block_q8_0s *s = (block_q8_0s *)y + b;
+    int sum = 0;
+    for (int j = 0; j < QK8_0; j++) sum += s->qs[j] = q->qs[j];
+    s->d = f16_to_f32(q->d);
+    s->sum8 = 8 * sum;
+}
+
+void pack_q8_0s(const block_q8_0 *x, void *y, int64_t n) { pack_placed(x, y, n, place_q8_0s); }
+void quantize_row_q8_0s(const float *x, void *y, int64_t n) { quantize_placed(x, y, n, place_q8_0s); }
+
+void dequantize_row_q8_0s(const void *x, float *y, int64_t n) {
+    const block_q8_0s *s = x;
+    for (int64_t i = 0; i < n; i++) y[i] = s[i / QK8_0].qs[i % QK8_0] * s[i / QK8_0].d;
+}

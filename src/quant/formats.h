@@ -21,6 +21,9 @@ void pack_q8_0x2(const block_q8_0 *x, void *y, int64_t n);
 /* The same for the Q8_0r layout (blocks.h). */
 void quantize_row_q8_0r(const float *x, void *y, int64_t n);
 void pack_q8_0r(const block_q8_0 *x, void *y, int64_t n);
+/* The same for the Q8_0s layout (blocks.h). */
+void quantize_row_q8_0s(const float *x, void *y, int64_t n);
+void pack_q8_0s(const block_q8_0 *x, void *y, int64_t n);
 
 void dequantize_row_q4_0(const block_q4_0 *x, float *y, int64_t n);
 void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n);
@@ -29,5 +32,6 @@ void dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
 void dequantize_row_q8_K(const block_q8_K *x, float *y, int64_t n);
 void dequantize_row_q8_0x2(const void *x, float *y, int64_t n);
 void dequantize_row_q8_0r(const void *x, float *y, int64_t n);
+void dequantize_row_q8_0s(const void *x, float *y, int64_t n);
 
 #endif

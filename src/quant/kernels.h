@@ -26,7 +26,17 @@ typedef struct {
      * instruction set has nothing faster than calling vec_dot per token. */
     void (*dot_tokens)(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, float *y,
                        int64_t y_stride);
+    /* 0 for row-major types. k for layouts that interleave k rows
+     * (quant/pack.h): to_f32, from_f32 and dot_tokens then take k rows at
+     * a time (dot_tokens writes y[t·y_stride + j] for row j < k), and
+     * vec_dot is NULL. */
+    int interleave;
 } quant_ops;
+
+/* How far ahead of the bytes being read a kernel streaming weights asks for
+ * more: the hardware prefetcher alone leaves a thread well short of the
+ * memory's bandwidth (measured on expert-sized matrices: 1-2 KiB is best). */
+enum { STREAM_PREFETCH_BYTES = 2048 };
 
 /* NULL for a type that cannot be a weight. */
 const quant_ops *quant_ops_for(tensor_type t);

@@ -5,6 +5,7 @@
 
 #include "quant/formats.h"
 #include "quant/kernels.h"
+#include "quant/pack.h"
 
 void row_to_f32(tensor_type type, const void *row, float *out, int64_t n) {
     const quant_ops *ops = quant_ops_for(type);
@@ -15,28 +16,27 @@ static void quantize_activations(tensor_type t, const float *x, void *dst, int64
     if (t == TYPE_Q8_K) quantize_row_q8_K(x, dst, n);
     else if (t == TYPE_Q8_0X2) quantize_row_q8_0x2(x, dst, n);
     else if (t == TYPE_Q8_0R) quantize_row_q8_0r(x, dst, n);
+    else if (t == TYPE_Q8_0S) quantize_row_q8_0s(x, dst, n);
     else quantize_row_q8_0(x, dst, n);
 }
 
-/* Work is cut into tiles of ROWS output rows; a tile walks the tokens in
- * groups of TOKENS so that its weight rows stay in cache while they meet
- * every token. */
+/* Work is cut into tiles of ROWS output rows (a multiple of every
+ * layout's interleave); a tile walks the tokens in groups of TOKENS so that
+ * its weight rows stay in cache while they meet every token. */
 enum { ROWS = 16, TOKENS = 64 };
 
 typedef struct {
     const quant_ops *ops;
     const void *act;  /* activations in ops->act_type, T rows */
     size_t w_row, a_row;
+    int rows_per_call; /* rows one dot_tokens call covers: the interleave, or 1 */
     int64_t n_tiles;
 } job_plan;
 
-/* The hardware prefetcher alone leaves a thread that streams weights well
- * short of the memory's bandwidth (a tile is only a few KiB), so each row,
- * on its first pass, asks for the bytes PREFETCH_BYTES ahead of it
- * (measured on expert-sized matrices: 1-2 KiB ahead is best). */
-enum { PREFETCH_BYTES = 2048 };
+/* A tile is only a few KiB, so each row, on its first pass, asks for the
+ * bytes STREAM_PREFETCH_BYTES (kernels.h) ahead of it. */
 static void prefetch_ahead(const void *row, size_t row_bytes) {
-    const char *p = (const char *)row + PREFETCH_BYTES;
+    const char *p = (const char *)row + STREAM_PREFETCH_BYTES;
     for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o);
 }
 
@@ -46,10 +46,12 @@ static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
     for (int t0 = 0; t0 < j->T; t0 += TOKENS) {
         int t1 = t0 + TOKENS < j->T ? t0 + TOKENS : j->T;
         const char *a = (const char *)p->act + (size_t)t0 * p->a_row;
-        for (int64_t r = r0; r < r1; r++) {
+        for (int64_t r = r0; r < r1; r += p->rows_per_call) {
             const void *wr = (const char *)j->w->data + (size_t)r * p->w_row;
             float *y = j->y + (size_t)t0 * n_out + r;
-            if (t0 == 0) prefetch_ahead(wr, p->w_row);
+            /* Interleaved kernels prefetch as they stream: one call reads
+             * several rows (9 KiB for Q4_0X8), too much to ask for at once. */
+            if (t0 == 0 && p->rows_per_call == 1) prefetch_ahead(wr, p->w_row);
             if (p->ops->dot_tokens) {
                 p->ops->dot_tokens(n_in, wr, a, p->a_row, t1 - t0, y, n_out);
                 continue;
@@ -66,8 +68,9 @@ static void *prepare(const matmul_job *jobs, int n, job_plan *plans, int n_threa
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         const tensor *w = jobs[i].w;
-        plans[i].ops = quant_ops_for(w->type);
-        plans[i].w_row = tensor_type_bytes(w->type, w->shape[1]);
+        plans[i].ops = tensor_matmul_ops(w); /* packs w's rows on first use */
+        plans[i].w_row = tensor_type_bytes(plans[i].ops->type, w->shape[1]);
+        plans[i].rows_per_call = plans[i].ops->interleave ? plans[i].ops->interleave : 1;
         plans[i].a_row = tensor_type_bytes(plans[i].ops->act_type, w->shape[1]);
         plans[i].n_tiles = (w->shape[0] + ROWS - 1) / ROWS;
         if (plans[i].ops->act_type != TYPE_F32) total += (size_t)jobs[i].T * plans[i].a_row;
@@ -103,21 +106,24 @@ static void *prepare(const matmul_job *jobs, int n, job_plan *plans, int n_threa
     return buf;
 }
 
-/* Without memory for 8-bit activations: the exact float path, slowly. */
+/* Without memory for 8-bit activations: the exact float path, slowly,
+ * through a row (or an interleaved group of rows) at a time. */
 static void fallback(const matmul_job *j) {
     const int64_t n_out = j->w->shape[0], n_in = j->w->shape[1];
-    const quant_ops *ops = quant_ops_for(j->w->type);
-    const size_t w_row = tensor_type_bytes(j->w->type, n_in);
-    float *row = malloc((size_t)n_in * sizeof *row);
-    for (int64_t r = 0; row && r < n_out; r++) {
-        ops->to_f32((const char *)j->w->data + (size_t)r * w_row, row, n_in);
-        for (int t = 0; t < j->T; t++) {
-            float s = 0;
-            for (int64_t i = 0; i < n_in; i++) s += row[i] * j->x[(size_t)t * n_in + i];
-            j->y[(size_t)t * n_out + r] = s;
-        }
+    const quant_ops *ops = quant_ops_for(tensor_layout(j->w));
+    const int k = ops->interleave ? ops->interleave : 1;
+    const size_t w_row = tensor_type_bytes(ops->type, n_in);
+    float *rows = malloc((size_t)k * (size_t)n_in * sizeof *rows);
+    for (int64_t r0 = 0; rows && r0 < n_out; r0 += k) {
+        ops->to_f32((const char *)j->w->data + (size_t)r0 * w_row, rows, n_in);
+        for (int r = 0; r < k; r++)
+            for (int t = 0; t < j->T; t++) {
+                float s = 0;
+                for (int64_t i = 0; i < n_in; i++) s += rows[(size_t)r * n_in + i] * j->x[(size_t)t * n_in + i];
+                j->y[(size_t)t * n_out + r0 + r] = s;
+            }
     }
-    free(row);
+    free(rows);
 }
 
 void matmul_many(const matmul_job *jobs, int n_jobs, int n_threads) {

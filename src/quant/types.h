@@ -16,6 +16,8 @@ typedef enum {
     TYPE_Q8_K = 15, /* activations only */
     TYPE_Q8_0X2 = 100, /* activations for Q4_0 weights (ours, blocks.h); not in GGUF */
     TYPE_Q8_0R = 101,  /* activations for Q8_0 weights (ours, blocks.h); not in GGUF */
+    TYPE_Q4_0X8 = 102, /* Q4_0 rows interleaved 8 by 8 in memory (ours, quant/pack.h) */
+    TYPE_Q8_0S = 103,  /* activations for Q4_0X8 weights (ours, blocks.h) */
     TYPE_I32 = 26, /* not weights: reference data read by the tests */
     TYPE_I64 = 27,
     TYPE_F64 = 28,
@@ -24,6 +26,8 @@ typedef enum {
 
 /* 1 for the types a weight matrix or vector may have. */
 int tensor_type_is_weight(tensor_type t);
+
+typedef struct tensor_packing tensor_packing; /* quant/pack.h */
 
 /* A typed, read-only view of weights (usually memory-mapped).
  * shape is in PyTorch order, outermost first: a matrix is [rows, cols] and
@@ -35,6 +39,11 @@ typedef struct {
     int64_t shape[4];
     const void *data;
     size_t nbytes;
+    /* Set (by the model) only on matrices that nothing but matrix products
+     * reads: their rows may then be rearranged in place, on first use, into
+     * a layout with faster kernels (quant/pack.h). NULL: data stays as the
+     * file has it. */
+    tensor_packing *packing;
 } tensor;
 
 const char *tensor_type_name(tensor_type t);

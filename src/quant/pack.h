@@ -1,0 +1,54 @@
+/* Weight rows rearranged, in place and on first use, into layouts whose
+ * kernels are faster than the file's own: Q4_0 rows interleaved 8 by 8
+ * (block_q4_0x8, blocks.h), so that a 256-bit register holds the same 4
+ * bytes of eight rows and a kernel's lanes are output rows, with no
+ * horizontal sums and one scale conversion per eight blocks (about 1.9×
+ * the one-row kernel for one token on AVX2, and 1.4× for four).
+ *
+ * Why in place: llama.cpp keeps a second, repacked copy of such weights,
+ * which doubles their memory. The files are mapped privately, so writing
+ * turns each touched page into the process's own copy of it and the
+ * resident size stays that of the weights in use. Why on first use: a
+ * mixture of experts pages in only the experts it routes to, and packing
+ * at load would read all of them. */
+#ifndef OLMOE_QUANT_PACK_H
+#define OLMOE_QUANT_PACK_H
+
+#include <stdatomic.h>
+
+#include "quant/blocks.h"
+#include "quant/kernels.h"
+#include "quant/types.h"
+
+/* One per packable matrix (owned by whoever owns the tensor). */
+struct tensor_packing {
+    atomic_int state;  /* PACK_* below; only ever moves forward */
+    tensor_type type;  /* the layout's type once PACK_DONE */
+};
+enum { PACK_NOT_YET = 0, PACK_DONE = 1, PACK_NEVER = 2 };
+
+/* The interleaved type for t where this CPU's kernels have one, else t. */
+tensor_type packed_type_of(tensor_type t);
+
+/* The operations a matrix product on w uses, for w's layout as it is now.
+ * The first call on a packable w (w->packing set, its type has a packed
+ * layout, rows a multiple of the interleave) rearranges its rows; calls
+ * from several threads pack once, the others wait. NULL for a type that
+ * cannot be a weight. */
+const quant_ops *tensor_matmul_ops(const tensor *w);
+
+/* The type w's data is in now (w->type, or the packed type). */
+tensor_type tensor_layout(const tensor *w);
+
+/* Row r of w as float32, whatever its layout. */
+void tensor_row_to_f32(const tensor *w, int64_t r, float *out);
+
+/* Eight Q4_0 rows of n elements (row after row) to and from block_q4_0x8. */
+void pack_q4_0x8(const block_q4_0 *rows, block_q4_0x8 *out, int64_t n);
+void unpack_q4_0x8(const block_q4_0x8 *in, block_q4_0 *rows, int64_t n);
+/* Eight rows of n floats (row after row) from and to Q4_0X8, quantized as
+ * Q4_0 (the quant_ops conversions of that type). */
+void dequantize_rows_q4_0x8(const void *src, float *dst, int64_t n);
+void quantize_rows_q4_0x8(const float *src, void *dst, int64_t n);
+
+#endif
