@@ -7,7 +7,11 @@
  * before their offset) go in directly, and signed weights lend their sign to
  * the activation (|w|·(sign(w)·a)). The 16-bit pair sums cannot saturate
  * because activations lie in [-127, 127]. Results equal dot_scalar.c's
- * integers; only the float additions are ordered differently. */
+ * integers; only the float additions are ordered differently.
+ *
+ * The quantized kernels ask for the weights STREAM_PREFETCH_BYTES ahead as
+ * they read them (quant_ops.prefetches): a steady trickle keeps more of the
+ * memory's bandwidth busy than a burst per row. */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -35,6 +39,11 @@ AVX2_INLINE float hsum_ps128(__m128 s) {
 }
 
 AVX2_INLINE float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
+
+/* Asks for the lines STREAM_PREFETCH_BYTES ahead of the n bytes at p. */
+AVX2_INLINE void prefetch_stream(const void *p, int n) {
+    for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + STREAM_PREFETCH_BYTES + o, _MM_HINT_T0);
+}
 
 AVX2_INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 AVX2_INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
@@ -241,6 +250,7 @@ AVX2_INLINE void q4_0_dot_tokens(int64_t n, const block_q4_0 *w, const char *a, 
         }                                                                                    \
     } while (0)
     for (; b + 8 <= nb; b += 8) {
+        prefetch_stream(w + b, 8 * sizeof *w);
         __m256 dw8 = q4_0_scales8(w + b);
         PAIR(0, pair_scales(dw8, 0));
         PAIR(1, pair_scales(dw8, 1));
@@ -285,9 +295,7 @@ AVX2 float quant_dot_q4_0_avx2(int64_t n, const void *w, const void *a) {
 DOT_TOKENS(quant_dot_tokens_q4_0_avx2, q4_0_dot_tokens, block_q4_0)
 
 /* Eight interleaved Q4_0 rows (block_q4_0x8) against NT Q8_0s tokens: lane
- * j is row j throughout. It streams 9 KiB per call, so it prefetches as it
- * goes (without, it streamed no faster than the one-row kernel; with, 25%
- * faster on expert-sized matrices beyond the last-level cache). Per block, 4 bytes of activations broadcast meet
+ * j is row j throughout. Per block, 4 bytes of activations broadcast meet
  * the same 4 bytes of all eight rows; the eight 16-bit products of a block
  * add up without overflow (|sum| <= 8·2·15·127 < 2^15) and widen once. */
 AVX2_INLINE void q4_0x8_dot_tokens(int64_t n, const block_q4_0x8 *w, const char *a, size_t a_row, float *out,
@@ -300,7 +308,7 @@ AVX2_INLINE void q4_0x8_dot_tokens(int64_t n, const block_q4_0x8 *w, const char 
         acc[t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < n / QK4_0; b++) {
-        for (int k = 0; k < 2; k++) _mm_prefetch((const char *)&w[b] + STREAM_PREFETCH_BYTES + 64 * k, _MM_HINT_T0);
+        prefetch_stream(w + b, sizeof *w);
         const __m256 dw = _mm256_cvtph_ps(load128(w[b].d));
         __m256i lo[4], hi[4];
         for (int g = 0; g < 4; g++) {
@@ -351,6 +359,7 @@ AVX2_INLINE void q8_0_dot_tokens(int64_t n, const block_q8_0 *w, const char *a, 
         }                                                                                              \
     } while (0)
     for (; b + 4 <= nb; b += 4) {
+        prefetch_stream(w + b, 4 * sizeof *w);
         __m128 dw = half4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
         __m128 d[MAX_NT];
         FOR_TOKENS(t) d[t] = _mm_mul_ps(dw, _mm_loadu_ps(da[t] + b));
@@ -408,6 +417,7 @@ AVX2_INLINE void q4_K_dot_tokens(int64_t n, const block_q4_K *w, const char *a, 
         acc_min[t] = _mm_setzero_ps();
     }
     for (int64_t b = 0; b < n / QK_K; b++) {
+        prefetch_stream(w + b, sizeof *w);
         __m128i scales, mins;
         q4_K_scales_mins(&w[b], &scales, &mins);
         const float wd = half_to_f32(w[b].d), wdmin = half_to_f32(w[b].dmin);
@@ -469,6 +479,7 @@ AVX2_INLINE void q6_K_dot_tokens(int64_t n, const block_q6_K *w, const char *a, 
         acc[t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < n / QK_K; b++) {
+        prefetch_stream(w + b, sizeof *w);
         __m256i sc16 = _mm256_cvtepi8_epi16(load128(w[b].scales)); /* group g in word g */
         __m256i sumi[MAX_NT];
         FOR_TOKENS(t) {

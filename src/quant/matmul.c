@@ -33,8 +33,8 @@ typedef struct {
     int64_t n_tiles;
 } job_plan;
 
-/* A tile is only a few KiB, so each row, on its first pass, asks for the
- * bytes STREAM_PREFETCH_BYTES (kernels.h) ahead of it. */
+/* For kernels that do not prefetch as they stream (kernels.h), each row,
+ * on its first pass, asks for the bytes STREAM_PREFETCH_BYTES ahead of it. */
 static void prefetch_ahead(const void *row, size_t row_bytes) {
     const char *p = (const char *)row + STREAM_PREFETCH_BYTES;
     for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o);
@@ -49,9 +49,7 @@ static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
         for (int64_t r = r0; r < r1; r += p->rows_per_call) {
             const void *wr = (const char *)j->w->data + (size_t)r * p->w_row;
             float *y = j->y + (size_t)t0 * n_out + r;
-            /* Interleaved kernels prefetch as they stream: one call reads
-             * several rows (9 KiB for Q4_0X8), too much to ask for at once. */
-            if (t0 == 0 && p->rows_per_call == 1) prefetch_ahead(wr, p->w_row);
+            if (t0 == 0 && !p->ops->prefetches) prefetch_ahead(wr, p->w_row * (size_t)p->rows_per_call);
             if (p->ops->dot_tokens) {
                 p->ops->dot_tokens(n_in, wr, a, p->a_row, t1 - t0, y, n_out);
                 continue;
