@@ -227,6 +227,53 @@ float quant_dot_q6_K_neon(int64_t n, const void *wv, const void *av) {
     return sum;
 }
 
+/* ---- Q4_0X8: eight interleaved Q4_0 rows against Q8_0s ---- */
+
+/* acc + in lane r the dot of bytes 4r .. 4r+3 of x and y (one row each). */
+static inline int32x4_t dot4_rows(int32x4_t acc, int8x16_t x, int8x16_t y) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, x, y);
+#else
+    int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(x), vget_low_s8(y)));  /* rows 0, 0, 1, 1 */
+    int32x4_t hi = vpaddlq_s16(vmull_high_s8(x, y));                        /* rows 2, 2, 3, 3 */
+    return vaddq_s32(acc, vpaddq_s32(lo, hi));
+#endif
+}
+
+/* Lane j of the two halves is row j (block_q4_0x8, blocks.h): 4 bytes of
+ * activations broadcast meet the same 4 bytes of four rows per register.
+ * Each block adds (d_w·d_a)·Σ(q-8)·a into its row with one fused
+ * multiply-add, as dot_scalar.c's reference does, so the bits are its. */
+void quant_dot_tokens_q4_0x8_neon(int64_t n, const void *wv, const void *av, size_t a_row, int n_tok,
+                                  float *y, int64_t y_stride) {
+    const block_q4_0x8 *w = wv;
+    const uint8x16_t low4 = vdupq_n_u8(0xF);
+    for (int t = 0; t < n_tok; t++) {
+        const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
+        float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+        for (int64_t b = 0; b < n / QK4_0; b++) {
+            for (int k = 0; k < 3; k++) __builtin_prefetch((const char *)&w[b] + STREAM_PREFETCH_BYTES + 64 * k);
+            int32_t q[8];
+            memcpy(q, a[b].qs, sizeof q);
+            int32x4_t isum[2];
+            for (int h = 0; h < 2; h++) { /* rows 4h .. 4h+3 */
+                isum[h] = vdupq_n_s32(-a[b].sum8);
+                for (int g = 0; g < 4; g++) {
+                    uint8x16_t x = vld1q_u8(w[b].qs + 32 * g + 16 * h);
+                    isum[h] = dot4_rows(isum[h], vreinterpretq_s8_u8(vandq_u8(x, low4)),
+                                        vreinterpretq_s8_s32(vdupq_n_s32(q[g])));
+                    isum[h] = dot4_rows(isum[h], vreinterpretq_s8_u8(vshrq_n_u8(x, 4)),
+                                        vreinterpretq_s8_s32(vdupq_n_s32(q[4 + g])));
+                }
+                float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w[b].d + 4 * h)));
+                acc[h] = vfmaq_f32(acc[h], vmulq_n_f32(dw, a[b].d), vcvtq_f32_s32(isum[h]));
+            }
+        }
+        vst1q_f32(y + (size_t)t * (size_t)y_stride, acc[0]);
+        vst1q_f32(y + (size_t)t * (size_t)y_stride + 4, acc[1]);
+    }
+}
+
 #else
 typedef int dot_neon_unused; /* ISO C wants a non-empty file */
 #endif /* __aarch64__ */

@@ -89,14 +89,16 @@ float quant_dot_q8_0_scalar(int64_t n, const void *wv, const void *av) {
 /* Eight interleaved Q4_0 rows (block_q4_0x8) against n_tok Q8_0s rows:
  * y[t·y_stride + j] for row j. Each block adds (d_w·d_a)·Σ(q-8)·a into its
  * row with one fused multiply-add, exactly as the SIMD kernels' lanes do,
- * so this layout gives the same bits on every instruction set. */
+ * so this layout gives the same bits on every instruction set. Like them it
+ * prefetches as it streams (quant_ops.prefetches). */
 void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, size_t a_row, int n_tok,
                                     float *y, int64_t y_stride) {
     const block_q4_0x8 *w = wv;
     for (int t = 0; t < n_tok; t++) {
         const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
         float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK4_0; b++)
+        for (int64_t b = 0; b < n / QK4_0; b++) {
+            for (int k = 0; k < 3; k++) __builtin_prefetch((const char *)&w[b] + STREAM_PREFETCH_BYTES + 64 * k);
             for (int j = 0; j < 8; j++) {
                 int isum = -a[b].sum8;
                 for (int g = 0; g < 4; g++)
@@ -106,6 +108,7 @@ void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, s
                     }
                 acc[j] = fmaf(f16_to_f32(w[b].d[j]) * a[b].d, (float)isum, acc[j]);
             }
+        }
         for (int j = 0; j < 8; j++) y[(size_t)t * (size_t)y_stride + (size_t)j] = acc[j];
     }
 }
