@@ -3,8 +3,9 @@
  * integers, every instruction set bit for bit equal to the scalar one), a
  * tensor packed on first use by matmul (same products, rows read back
  * exactly, one pack under concurrent first calls, no pack where rows do not
- * fill groups of eight), and a model converted after it ran (packed) giving
- * the same file as one converted fresh. */
+ * fill groups of eight or the memory cannot be written), and a model
+ * converted after it ran (packed) giving the same file as one converted
+ * fresh. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -254,6 +257,39 @@ static void test_tensor(void) {
     }
 }
 
+/* Weights the system will not let us write (a shared, read-only file
+ * mapping): packing is refused, the data is untouched, the products are
+ * the row-major kernels'. */
+static void test_unwritable(void) {
+    const int64_t rows = 16, n = 128;
+    test_matrix plain, packed;
+    matrix_init(&plain, rows, n, 0, 11);
+    matrix_init(&packed, rows, n, 1, 11);
+    char path[] = "/tmp/olmoe-test-pack-ro-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    CHECK(write(fd, plain.data, plain.t.nbytes) == (ssize_t)plain.t.nbytes);
+    close(fd);
+    fd = open(path, O_RDONLY);
+    void *map = mmap(NULL, plain.t.nbytes, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    unlink(path);
+    CHECK(map != MAP_FAILED);
+    if (map == MAP_FAILED) return;
+    packed.t.data = map;
+    float x[2 * 128], y0[2 * 16], y1[2 * 16];
+    rng_floats(x, 2 * n);
+    matmul(y0, x, &plain.t, 2, 1);
+    matmul(y1, x, &packed.t, 2, 1);
+    CHECK_INT_EQ(atomic_load(&packed.packing.state), PACK_NEVER);
+    CHECK_INT_EQ(tensor_layout(&packed.t), TYPE_Q4_0);
+    CHECK(!memcmp(map, plain.data, plain.t.nbytes));
+    CHECK(!memcmp(y0, y1, sizeof y0));
+    munmap(map, plain.t.nbytes);
+    free(plain.data), free(packed.data);
+}
+
 static int files_equal(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     int same = fa && fb;
@@ -311,6 +347,7 @@ int main(int argc, char **argv) {
     test_q8_0s();
     test_kernels();
     test_tensor();
+    test_unwritable();
     test_convert_after_run(shared);
     return check_report("test_pack");
 }
