@@ -254,7 +254,7 @@ static olmoe_status write_matrix(gguf_writer *w, int i, const tensor *src, tenso
     const size_t out_row = tensor_type_bytes(type, cols);
     const quant_ops *ops = quant_ops_for(type);
     olmoe_status st = OLMOE_OK;
-    if (src->type == type && tensor_layout(src) == type) /* already in the target type: copy as is */
+    if (tensor_layout(src) == type) /* already in the target type and layout: copy as is */
         return gguf_writer_write_tensor_part(w, i, src->data, src->nbytes);
     for (int64_t r0 = 0; r0 < rows && !st; r0 += ROW_CHUNK) {
         int64_t n = rows - r0 < ROW_CHUNK ? rows - r0 : ROW_CHUNK;

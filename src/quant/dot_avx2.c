@@ -40,11 +40,6 @@ AVX2_INLINE float hsum_ps128(__m128 s) {
 
 AVX2_INLINE float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
-/* Asks for the lines STREAM_PREFETCH_BYTES ahead of the n bytes at p. */
-AVX2_INLINE void prefetch_stream(const void *p, int n) {
-    for (int o = 0; o < n; o += 64) _mm_prefetch((const char *)p + STREAM_PREFETCH_BYTES + o, _MM_HINT_T0);
-}
-
 AVX2_INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 AVX2_INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 

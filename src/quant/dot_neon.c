@@ -252,7 +252,7 @@ void quant_dot_tokens_q4_0x8_neon(int64_t n, const void *wv, const void *av, siz
         const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
         float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
         for (int64_t b = 0; b < n / QK4_0; b++) {
-            for (int k = 0; k < 3; k++) __builtin_prefetch((const char *)&w[b] + STREAM_PREFETCH_BYTES + 64 * k);
+            prefetch_stream(w + b, sizeof *w);
             int32_t q[8];
             memcpy(q, a[b].qs, sizeof q);
             int32x4_t isum[2];

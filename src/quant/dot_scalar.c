@@ -84,8 +84,6 @@ float quant_dot_q8_0_scalar(int64_t n, const void *wv, const void *av) {
     return sum;
 }
 
-/* Activations in the Q8_0x2 layout (blocks.h); the sums are ggml's:
- * d_w·d_a·Σ (q-8)·a per block. */
 /* Eight interleaved Q4_0 rows (block_q4_0x8) against n_tok Q8_0s rows:
  * y[t·y_stride + j] for row j. Each block adds (d_w·d_a)·Σ(q-8)·a into its
  * row with one fused multiply-add, exactly as the SIMD kernels' lanes do,
@@ -98,7 +96,7 @@ void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, s
         const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
         float acc[8] = {0};
         for (int64_t b = 0; b < n / QK4_0; b++) {
-            for (int k = 0; k < 3; k++) __builtin_prefetch((const char *)&w[b] + STREAM_PREFETCH_BYTES + 64 * k);
+            prefetch_stream(w + b, sizeof *w);
             for (int j = 0; j < 8; j++) {
                 int isum = -a[b].sum8;
                 for (int g = 0; g < 4; g++)
@@ -113,6 +111,8 @@ void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, s
     }
 }
 
+/* Activations in the Q8_0x2 layout (blocks.h); the sums are ggml's:
+ * d_w·d_a·Σ (q-8)·a per block. */
 float quant_dot_q4_0_scalar(int64_t n, const void *wv, const void *av) {
     const block_q4_0 *w = wv;
     const int64_t nb = n / QK4_0;

@@ -43,6 +43,14 @@ typedef struct {
  * bandwidth (measured on expert-sized matrices: 1-2 KiB is best). */
 enum { STREAM_PREFETCH_BYTES = 2048 };
 
+/* Asks for the lines STREAM_PREFETCH_BYTES ahead of the n bytes at p: what
+ * a kernel streaming weights calls as it reads them (and matmul for the
+ * kernels that do not, once per row). */
+static inline void prefetch_stream(const void *p, size_t n) {
+    const char *ahead = (const char *)p + STREAM_PREFETCH_BYTES;
+    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(ahead + o);
+}
+
 /* NULL for a type that cannot be a weight. */
 const quant_ops *quant_ops_for(tensor_type t);
 

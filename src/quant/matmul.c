@@ -33,13 +33,6 @@ typedef struct {
     int64_t n_tiles;
 } job_plan;
 
-/* For kernels that do not prefetch as they stream (kernels.h), each row,
- * on its first pass, asks for the bytes STREAM_PREFETCH_BYTES ahead of it. */
-static void prefetch_ahead(const void *row, size_t row_bytes) {
-    const char *p = (const char *)row + STREAM_PREFETCH_BYTES;
-    for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o);
-}
-
 static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
     const int64_t n_out = j->w->shape[0], n_in = j->w->shape[1];
     const int64_t r0 = tile * ROWS, r1 = r0 + ROWS < n_out ? r0 + ROWS : n_out;
@@ -49,7 +42,9 @@ static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
         for (int64_t r = r0; r < r1; r += p->rows_per_call) {
             const void *wr = (const char *)j->w->data + (size_t)r * p->w_row;
             float *y = j->y + (size_t)t0 * n_out + r;
-            if (t0 == 0 && !p->ops->prefetches) prefetch_ahead(wr, p->w_row * (size_t)p->rows_per_call);
+            /* For kernels that do not prefetch as they stream (kernels.h), each
+             * row asks for its bytes ahead of it on its first pass. */
+            if (t0 == 0 && !p->ops->prefetches) prefetch_stream(wr, p->w_row * (size_t)p->rows_per_call);
             if (p->ops->dot_tokens) {
                 p->ops->dot_tokens(n_in, wr, a, p->a_row, t1 - t0, y, n_out);
                 continue;
