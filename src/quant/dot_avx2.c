@@ -378,68 +378,75 @@ DOT_TOKENS(quant_dot_tokens_q8_0_avx2, q8_0_dot_tokens, block_q8_0)
 /* ---- Q4_K / Q6_K against Q8_K ---- */
 
 /* Broadcasts int16 word `lo` of each 128-bit lane of v to the low lane and
- * word `hi` to the high lane (v holds the same 8 words in both lanes). */
+ * word `hi` to the high lane (v holds the same 8 words in both lanes). With
+ * constant lo, hi the control folds into one constant the loop loads. */
 AVX2_INLINE __m256i pick_words(__m256i v, int lo, int hi) {
-    __m256i ctrl = _mm256_set_m128i(_mm_set1_epi16((short)(((2 * hi + 1) << 8) | (2 * hi))),
-                                    _mm_set1_epi16((short)(((2 * lo + 1) << 8) | (2 * lo))));
-    return _mm256_shuffle_epi8(v, ctrl);
+    const short l = (short)(((2 * lo + 1) << 8) | (2 * lo)), h = (short)(((2 * hi + 1) << 8) | (2 * hi));
+    return _mm256_shuffle_epi8(v, _mm256_setr_epi16(l, l, l, l, l, l, l, l, h, h, h, h, h, h, h, h));
 }
 
-/* The 8 scales and 8 mins of a Q4_K block as int16 words. The 12 packed
- * bytes as words: scales 0-3 and mins 0-3 are the low six bits of words 0
- * and 1; scales/mins 4-7 take their low nibbles from word 2 and their top
- * two bits from the top of words 0 / 1. */
-AVX2_INLINE void q4_K_scales_mins(const block_q4_K *w, __m128i *scales, __m128i *mins) {
-    uint32_t u[3];
-    memcpy(u, w->scales, sizeof u);
-    uint32_t sc_lo = u[0] & 0x3f3f3f3f, m_lo = u[1] & 0x3f3f3f3f;
-    uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | ((u[0] >> 2) & 0x30303030);
-    uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 2) & 0x30303030);
-    *scales = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sc_hi, (int)sc_lo));
-    *mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)m_hi, (int)m_lo));
+/* The 8 scales (bytes 0-7) and 8 mins (bytes 8-15) of a Q4_K block,
+ * decoded from its 12 packed bytes in vector registers: scales/mins 0-3 are
+ * the low six bits of bytes 0-3 / 4-7; scales/mins 4-7 take their low four
+ * bits from the low / high nibbles of bytes 8-11 and their top two bits from
+ * the top of bytes 0-3 / 4-7. The 16-byte load reads 4 bytes of qs, which
+ * follow in the same block. */
+AVX2_INLINE __m128i q4_K_scales_mins(const block_q4_K *w) {
+    const __m128i v = load128(w->scales);
+    __m128i low = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    low = _mm_blend_epi32(low, _mm_srli_epi16(low, 4), 0x8); /* mins 4-7: high nibbles */
+    low = _mm_and_si128(low, _mm_setr_epi8(0x3f, 0x3f, 0x3f, 0x3f, 0xf, 0xf, 0xf, 0xf, 0x3f, 0x3f, 0x3f, 0x3f,
+                                           0xf, 0xf, 0xf, 0xf));
+    __m128i top = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    top = _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30));
+    return _mm_or_si128(low, top);
 }
 
-/* Per block: d·Σ_j sc_j·Σ(q·a) − dmin·Σ_j m_j·Σa, for NT tokens. */
+/* Per block: d·Σ_j sc_j·Σ(q·a) − dmin·Σ_j m_j·Σa, for NT tokens. The mins
+ * meet the activations' 16 bsums directly, each min taken twice. */
 AVX2_INLINE void q4_K_dot_tokens(int64_t n, const block_q4_K *w, const char *a, size_t a_row, float *out,
                                  int64_t out_stride, const int NT) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
     const block_q8_K *at[MAX_NT];
-    __m256 acc[MAX_NT];
-    __m128 acc_min[MAX_NT];
+    __m256 acc[MAX_NT], acc_min[MAX_NT];
     FOR_TOKENS(t) {
         at[t] = (const block_q8_K *)(a + (size_t)t * a_row);
-        acc[t] = _mm256_setzero_ps();
-        acc_min[t] = _mm_setzero_ps();
+        acc[t] = acc_min[t] = _mm256_setzero_ps();
     }
     for (int64_t b = 0; b < n / QK_K; b++) {
         prefetch_stream(w + b, sizeof *w);
-        __m128i scales, mins;
-        q4_K_scales_mins(&w[b], &scales, &mins);
+        const __m128i sm = q4_K_scales_mins(&w[b]);
+        const __m256i mins2 = _mm256_cvtepu8_epi16(
+            _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+        const __m256i sc2 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         const float wd = half_to_f32(w[b].d), wdmin = half_to_f32(w[b].dmin);
         __m256i sumi[MAX_NT];
         FOR_TOKENS(t) {
-            /* Σ_j m_j·Σa over sub-block j: pairs of 16-element bsums. */
-            __m128i pair_sums = _mm_hadd_epi16(load128(at[t][b].bsums), load128(at[t][b].bsums + 8));
-            acc_min[t] = _mm_fmadd_ps(_mm_set1_ps(at[t][b].d * wdmin),
-                                      _mm_cvtepi32_ps(_mm_madd_epi16(mins, pair_sums)), acc_min[t]);
+            __m256i m = _mm256_madd_epi16(mins2, load256(at[t][b].bsums));
+            acc_min[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wdmin), _mm256_cvtepi32_ps(m), acc_min[t]);
             sumi[t] = _mm256_setzero_si256();
         }
-        __m256i sc2 = _mm256_broadcastsi128_si256(scales);
-        for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c (low nibbles), 2c+1 (high) */
-            __m256i bytes = load256(w[b].qs + 32 * c);
-            __m256i lo = _mm256_and_si256(bytes, low4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
-            __m256i sc_lo = pick_words(sc2, 2 * c, 2 * c), sc_hi = pick_words(sc2, 2 * c + 1, 2 * c + 1);
-            FOR_TOKENS(t) {
-                const int8_t *y = at[t][b].qs + 64 * c;
-                __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y)), sc_lo);
-                __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y + 32)), sc_hi);
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
-            }
-        }
+#define CHUNK(c) /* 64 elements: sub-blocks 2c (low nibbles), 2c+1 (high) */                           \
+    do {                                                                                               \
+        __m256i bytes = load256(w[b].qs + 32 * (c));                                                   \
+        __m256i lo = _mm256_and_si256(bytes, low4);                                                    \
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);                              \
+        __m256i sc_lo = pick_words(sc2, 2 * (c), 2 * (c)), sc_hi = pick_words(sc2, 2 * (c) + 1, 2 * (c) + 1); \
+        FOR_TOKENS(t) {                                                                                \
+            const int8_t *y = at[t][b].qs + 64 * (c);                                                  \
+            __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y)), sc_lo);             \
+            __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y + 32)), sc_hi);        \
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));                         \
+        }                                                                                              \
+    } while (0)
+        CHUNK(0);
+        CHUNK(1);
+        CHUNK(2);
+        CHUNK(3);
+#undef CHUNK
         FOR_TOKENS(t) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
     }
-    FOR_TOKENS(t) out[t * out_stride] = hsum_ps(acc[t]) - hsum_ps128(acc_min[t]);
+    FOR_TOKENS(t) out[t * out_stride] = hsum_ps(_mm256_sub_ps(acc[t], acc_min[t]));
 }
 
 AVX2 float quant_dot_q4_K_avx2(int64_t n, const void *w, const void *a) {
