@@ -1,5 +1,8 @@
 #include "quant/matmul.h"
 
+#include <omp.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +122,75 @@ static void fallback(const matmul_job *j) {
     free(rows);
 }
 
+/* Sharing the tiles among threads. The tiles of all jobs, in order, are cut
+ * into one contiguous span per thread; each thread walks its own span front
+ * to back, so its weights stream as one long run, and a thread that runs
+ * out takes chunks from the back of the span with the most tiles left.
+ * (Handing out small chunks first come, first served, as OpenMP's dynamic
+ * schedule does, restarts every thread's memory stream at each chunk:
+ * decoding was 10-25% slower that way on this project's benchmark.) */
+enum { CLAIM_TILES = 4 };
+
+typedef struct {
+    _Atomic uint64_t range; /* next tile (low 32 bits) and end (high 32 bits) */
+    char pad[64 - sizeof(uint64_t)]; /* one span per cache line */
+} tile_span;
+
+/* Takes up to CLAIM_TILES tiles from the front or the back of s; returns
+ * how many, the first in *first. */
+static int claim(tile_span *s, int from_back, int64_t *first) {
+    uint64_t v = atomic_load_explicit(&s->range, memory_order_relaxed);
+    for (;;) {
+        uint32_t next = (uint32_t)v, end = (uint32_t)(v >> 32);
+        if (next >= end) return 0;
+        uint32_t n = end - next < CLAIM_TILES ? end - next : CLAIM_TILES;
+        uint64_t nv = from_back ? (uint64_t)(end - n) << 32 | next : (uint64_t)end << 32 | (next + n);
+        if (atomic_compare_exchange_weak_explicit(&s->range, &v, nv, memory_order_relaxed, memory_order_relaxed)) {
+            *first = from_back ? end - n : next;
+            return (int)n;
+        }
+    }
+}
+
+/* The span with the most tiles left, or -1 when all are done. */
+static int fullest(tile_span *spans, int n) {
+    int best = -1;
+    uint32_t most = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t v = atomic_load_explicit(&spans[i].range, memory_order_relaxed);
+        uint32_t next = (uint32_t)v, end = (uint32_t)(v >> 32);
+        if (next < end && end - next > most) most = end - next, best = i;
+    }
+    return best;
+}
+
+static void run_spans(const matmul_job *jobs, const job_plan *plans, int64_t tiles, int n_threads) {
+    tile_span stack_spans[16];
+    tile_span *spans = n_threads <= 16 ? stack_spans : aligned_alloc(64, (size_t)n_threads * sizeof *spans);
+    if (!spans) spans = stack_spans, n_threads = 1;
+    for (int t = 0; t < n_threads; t++) /* tiles < 2^32: a tile is 16 rows of one matrix */
+        atomic_init(&spans[t].range, (uint64_t)(tiles * (t + 1) / n_threads) << 32 | (uint64_t)(tiles * t / n_threads));
+#pragma omp parallel num_threads(n_threads)
+    {
+        int span = omp_get_thread_num(), from_back = 0, n;
+        int64_t first;
+        for (;;) {
+            if (!(n = claim(&spans[span], from_back, &first))) {
+                if ((span = fullest(spans, n_threads)) < 0) break;
+                from_back = 1;
+                continue;
+            }
+            for (int64_t k = first; k < first + n; k++) {
+                int i = 0;
+                int64_t tile = k;
+                while (tile >= plans[i].n_tiles) tile -= plans[i++].n_tiles;
+                run_tile(&jobs[i], &plans[i], tile);
+            }
+        }
+    }
+    if (spans != stack_spans) free(spans);
+}
+
 void matmul_many(const matmul_job *jobs, int n_jobs, int n_threads) {
     job_plan stack_plans[32];
     job_plan *plans = n_jobs <= 32 ? stack_plans : malloc((size_t)n_jobs * sizeof *plans);
@@ -136,13 +208,7 @@ void matmul_many(const matmul_job *jobs, int n_jobs, int n_threads) {
         work += (double)jobs[i].w->shape[0] * jobs[i].w->shape[1] * jobs[i].T;
     }
     if (n_threads < 1 || work < 65536) n_threads = 1; /* not worth waking threads */
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 4)
-    for (int64_t k = 0; k < tiles; k++) {
-        int i = 0;
-        int64_t tile = k;
-        while (tile >= plans[i].n_tiles) tile -= plans[i++].n_tiles;
-        run_tile(&jobs[i], &plans[i], tile);
-    }
+    run_spans(jobs, plans, tiles, n_threads);
     free(buf);
     if (plans != stack_plans) free(plans);
 }
