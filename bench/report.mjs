@@ -78,6 +78,13 @@ for (const run of runs) {
 }
 const files = [];
 const rows = [];
+// One read bandwidth for every % of bound: the highest any olmoe run of this
+// benchmark measured. Each run probes once, and this machine's bandwidth
+// drifts by a third within minutes, so a run's own probe can land in a slow
+// spell and put its engine above 100%; the best reading is what the machine
+// showed it can do, which gives both engines the lowest (fairest) share.
+const probes = runs.map((run) => engineRun(run.olmoe).records.find((x) => x?.read_bandwidth > 0)?.read_bandwidth).filter(Boolean);
+const bestBw = probes.length ? Math.max(...probes) : null;
 for (const [fileName, fileRuns] of byFile) {
     const rounds = fileRuns.map((run) => ({ round: run.round ?? 1, olmoe: engineRun(run.olmoe), llama: engineRun(run.llama) }));
     const file = { file: fileName, type: fileRuns[0].type, size_bytes: fileRuns[0].size_bytes, rounds };
@@ -93,7 +100,8 @@ for (const [fileName, fileRuns] of byFile) {
         const spread = (recs, ts) => (ts.length > 1 ? Math.sqrt(ts.reduce((a, x) => a + (x - mean(ts)) ** 2, 0) / (ts.length - 1))
                                                     : recs.find(Boolean)?.stddev_ts ?? null);
         const paired = rounds.map((_, i) => (o[i] && l[i] ? o[i].avg_ts / l[i].avg_ts : null)).filter((x) => x != null);
-        const oBw = o.find((x) => x?.bytes_per_token && x?.read_bandwidth) ?? null;
+        const bytes = o.find((x) => x?.bytes_per_token)?.bytes_per_token ?? null;
+        const pctOfBound = (tsList) => (tsList.length && bytes && bestBw && t.n ? 100 * mean(tsList) * bytes / bestBw : null);
         rows.push({
             file: path.basename(fileName),
             type: file.type,
@@ -106,8 +114,8 @@ for (const [fileName, fileRuns] of byFile) {
             llama_sd: lTs.length ? spread(l, lTs) : null,
             ratio: paired.length ? median(paired) : null,
             round_ratios: paired,
-            olmoe_pct_of_bound: o.some((x) => x?.pct_of_bound != null) ? mean(o.filter((x) => x?.pct_of_bound != null).map((x) => x.pct_of_bound)) : null,
-            llama_pct_of_bound: lTs.length && oBw ? 100 * mean(lTs) * oBw.bytes_per_token / oBw.read_bandwidth : null,
+            olmoe_pct_of_bound: pctOfBound(oTs),
+            llama_pct_of_bound: pctOfBound(lTs),
             olmoe_peak_rss_bytes: maxOf(rounds.map((r) => r.olmoe.peak_rss_bytes)),
             llama_peak_rss_bytes: maxOf(rounds.map((r) => r.llama.peak_rss_bytes)),
             llama_loaded: rounds.every((r) => r.llama.ok),
@@ -146,8 +154,9 @@ md += `both as \`olmoe bench\` measures them (the llama.cpp column applies olmoe
 md += `Peak RSS is GNU time's maximum resident set size of the whole process (olmoe's includes the 256 MiB buffer of its bandwidth probe; llama.cpp's includes node). `;
 md += `Others' CPU: the share of the machine's CPU time that other processes used while that engine's process ran `;
 md += `(/proc/stat busy time minus the process's own user+system time); anything above a few % means the numbers are disturbed.\n`;
-const tgBw = files.flatMap((f) => f.rounds.flatMap((r) => r.olmoe.records)).find((r) => r.read_bandwidth);
-if (tgBw) md += `Measured read bandwidth (olmoe bench, ${meta.threads} threads): ${(tgBw.read_bandwidth / 1e9).toFixed(1)} GB/s.\n`;
+if (bestBw)
+    md += `Read bandwidth (olmoe bench's probe, ${meta.threads} threads, once per olmoe run): ${(Math.min(...probes) / 1e9).toFixed(1)}–${(bestBw / 1e9).toFixed(1)} GB/s over the ${probes.length} runs; ` +
+          `every % of bound uses the best, ${(bestBw / 1e9).toFixed(1)} GB/s.\n`;
 const failures = [];
 for (const f of files)
     for (const r of f.rounds)
