@@ -6,7 +6,11 @@
 #                [--types "q4_0 q8_0 q4_k_m"] [--gguf-dir DIR] [--build-dir DIR]
 #                [--flash-attn off|on|auto] [--quiet-wait SECONDS]
 #                [--max-others PCT] [--retries N] [--rounds K] [--no-build]
+#                [--random-init]
 #
+# Without model weights in MODEL_DIR, the script writes a random-weight
+# olmoe-1b-7b there (olmoe random-init), but unasked only into the default
+# folder (../bench-models/olmoe-1b-7b); anywhere else it needs --random-init.
 # Every option also has an environment variable (OLMOE_BENCH_MODEL,
 # OLMOE_BENCH_THREADS, OLMOE_BENCH_REPS, OLMOE_BENCH_TYPES, OLMOE_BENCH_GGUF_DIR,
 # OLMOE_BENCH_BUILD, OLMOE_BENCH_FLASH_ATTN, OLMOE_BENCH_QUIET_WAIT,
@@ -26,7 +30,9 @@ bench="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$bench/.." && pwd)"
 shared="${OLMOE_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}"
 
-model_dir="${OLMOE_BENCH_MODEL:-$(cd "$(dirname "$0")/../.." && pwd)/bench-models/olmoe-1b-7b}"
+default_model_dir="$(cd "$(dirname "$0")/../.." && pwd)/bench-models/olmoe-1b-7b"
+model_dir="${OLMOE_BENCH_MODEL:-$default_model_dir}"
+random_init=0
 threads="${OLMOE_BENCH_THREADS:-2}"
 reps="${OLMOE_BENCH_REPS:-3}"
 n_prompt=512
@@ -59,6 +65,7 @@ while [ $# -gt 0 ]; do
         --retries) retries="$2"; shift 2 ;;
         --rounds) rounds="$2"; shift 2 ;;
         --no-build) do_build=0; shift ;;
+        --random-init) random_init=1; shift ;;
         -h|--help) usage 0 ;;
         *) echo "bench/run.sh: unknown option '$1'" >&2; usage 2 ;;
     esac
@@ -67,6 +74,14 @@ case "$rounds" in ''|*[!0-9]*|0) echo "bench/run.sh: --rounds must be a positive
 model_dir="${model_dir%/}"
 [ -n "$gguf_dir" ] || gguf_dir="$(dirname "$model_dir")"
 name="$(basename "$model_dir")"
+# Only the default folder is filled with random weights unasked: a mistyped
+# -m must not get 13.5 GB of them (and then GGUF files beside it) wherever it
+# points.
+if [ ! -f "$model_dir/model.safetensors" ] && [ ! -f "$model_dir/model.safetensors.index.json" ] &&
+   [ ! -f "$model_dir/model.safetensors.tmp" ] && [ "$model_dir" != "$default_model_dir" ] && [ "$random_init" != 1 ]; then
+    echo "bench/run.sh: $model_dir holds no model.safetensors; pass --random-init to write a random-weight olmoe-1b-7b there" >&2
+    exit 2
+fi
 out="$bench/out"
 mkdir -p "$out" "$gguf_dir"
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
