@@ -15,7 +15,6 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
-#include <string.h>
 
 #include "quant/blocks.h"
 #include "quant/kernels.h"
@@ -42,6 +41,8 @@ AVX2_INLINE float half_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
 AVX2_INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 AVX2_INLINE __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+/* The 4 bytes at p in every 32-bit lane (one broadcast load). */
+AVX2_INLINE __m256i broadcast4(const void *p) { return _mm256_broadcastd_epi32(_mm_loadu_si32(p)); }
 
 /* ---- float weights ---- */
 
@@ -313,12 +314,10 @@ AVX2_INLINE void q4_0x8_dot_tokens(int64_t n, const block_q4_0x8 *w, const char 
         }
         FOR_TOKENS(t) {
             const block_q8_0s *x = &at[t][b];
-            int32_t q[8];
-            memcpy(q, x->qs, sizeof q);
             __m256i s = _mm256_setzero_si256();
             for (int g = 0; g < 4; g++)
-                s = _mm256_add_epi16(s, _mm256_add_epi16(_mm256_maddubs_epi16(lo[g], _mm256_set1_epi32(q[g])),
-                                                         _mm256_maddubs_epi16(hi[g], _mm256_set1_epi32(q[4 + g]))));
+                s = _mm256_add_epi16(s, _mm256_add_epi16(_mm256_maddubs_epi16(lo[g], broadcast4(x->qs + 4 * g)),
+                                                         _mm256_maddubs_epi16(hi[g], broadcast4(x->qs + 16 + 4 * g))));
             __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(x->sum8));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x->d)), _mm256_cvtepi32_ps(isum), acc[t]);
         }
