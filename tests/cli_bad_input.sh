@@ -117,6 +117,13 @@ expect_fail "random-init unknown preset" "unknown preset 'llama'" "$olmoe" rando
 expect_fail "bench without model" "\-m MODEL is required" "$olmoe" bench -p 8
 expect_fail "bench no sequences" "\-np expects an integer in \[1, 64\]" "$olmoe" bench -m "$m" -np 0
 
+# bench/run.sh writes 13.5 GB of random weights only into its default folder
+# unless asked: an empty -m elsewhere stops it before anything is built or
+# written.
+mkdir -p "$work/empty-model"
+expect_fail "bench script into an empty -m" "pass \-\-random-init" bash ../bench/run.sh -m "$work/empty-model" --no-build
+[ -z "$(ls -A "$work/empty-model")" ] || { echo "FAIL bench/run.sh wrote into an empty -m folder"; failures=$((failures + 1)); }
+
 # olmoe serve: flags and the model path are checked before it listens (the
 # model itself loads in the background); `timeout` guards against a server
 # that starts anyway.
