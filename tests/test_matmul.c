@@ -13,11 +13,11 @@
 #include "check.h"
 #include "quant/kernels.h"
 #include "quant/matmul.h"
+#include "util/rng.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static float rng_sym(void) { /* xorshift64*, uniform in [-1, 1) */
-    rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
-    return (float)((rng_state * 0x2545F4914F6CDD1DULL) >> 40) / (float)(1 << 23) - 1.0f;
+static uint64_t rng_state = 1;
+static float rng_sym(void) { /* uniform in [-1, 1) */
+    return (float)(splitmix64_next(&rng_state) >> 40) / (float)(1 << 23) - 1.0f;
 }
 
 enum { N_IN = 512, MAX_JOBS = 5 };
