@@ -20,7 +20,10 @@
 #include "check.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "model/model.h"
 #include "olmoe.h"
+#include "quant/kernels.h"
+#include "quant/pack.h"
 #include "util/file.h"
 
 static const char *shared;
@@ -218,6 +221,47 @@ static double cosine(const float *a, const float *b, int n) {
     return ab / sqrt(aa * bb);
 }
 
+typedef struct {
+    int calls, backwards;
+    double done, total;
+} progress_seen;
+
+static void note_progress(double done, double total, void *user) {
+    progress_seen *p = user;
+    p->backwards += done < p->done || total != (p->calls ? p->total : total);
+    p->calls++, p->done = done, p->total = total;
+}
+
+/* olmoe_model_prepare packs every matrix up front (Q4_0 into 8-row groups
+ * where a kernel reads them) and the logits are bit for bit those of a
+ * model whose matrices were packed at first use (lazy, the other context). */
+static void check_prepared(const char *path, const int32_t *ids, int n, const olmoe_context *lazy, int V) {
+    olmoe_model *m = load(path);
+    if (!m) return;
+    progress_seen seen = {0};
+    olmoe_model_prepare(m, note_progress, &seen);
+    CHECK(seen.calls == m->n_packable && seen.backwards == 0 && seen.done == seen.total && seen.total > 0);
+    const tensor_type want = quant_ops_for(TYPE_Q4_0X8) ? TYPE_Q4_0X8 : TYPE_Q4_0;
+    int untouched = 0, packed = 0;
+    for (int i = 0; i < m->n_packable; i++) {
+        untouched += atomic_load(&m->packings[i].state) == PACK_NOT_YET;
+        packed += tensor_layout(m->packable[i]) == want;
+    }
+    CHECK_INT_EQ(untouched, 0);
+    /* Per layer: q, k, v, o and each expert's gate, up and down are Q4_0. */
+    CHECK_INT_EQ(packed, m->cfg.n_layers * (4 + 3 * m->cfg.n_experts));
+    olmoe_context_params cp = olmoe_context_default_params();
+    cp.n_ctx = n;
+    olmoe_context *ctx;
+    CHECK(olmoe_context_new(m, &cp, &ctx) == OLMOE_OK);
+    CHECK(olmoe_decode(ctx, ids, (size_t)n, 1) == OLMOE_OK);
+    int differ = 0;
+    for (int i = 0; i < n; i++) differ += memcmp(olmoe_get_logits(ctx, i), olmoe_get_logits(lazy, i), (size_t)V * sizeof(float)) != 0;
+    CHECK_MSG(differ == 0, "%d positions differ between prepared and lazily packed weights", differ);
+    olmoe_context_free(ctx);
+    olmoe_model_free(m);
+}
+
 /* Quantized conversions of a model whose rows are whole 256-blocks. */
 static void check_quantized(const char *tmp) {
     char dir[512], out[600], tok[512];
@@ -264,6 +308,7 @@ static void check_quantized(const char *tmp) {
         for (int i = 0; i < n; i++)
             worst = fmin(worst, cosine(olmoe_get_logits(ctx, i), olmoe_get_logits(ref_ctx, i), V));
         printf("%s: worst logit cosine vs bf16 %.5f\n", kinds[k].type, worst);
+        if (!strcmp(kinds[k].type, "q4_0")) check_prepared(out, ids, n, ctx, V);
         CHECK_MSG(worst >= kinds[k].min_cos, "%s: cosine %.5f < %.3f", kinds[k].type, worst, kinds[k].min_cos);
         olmoe_context_free(ctx);
         olmoe_model_free(q);

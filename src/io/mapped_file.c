@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,6 +36,21 @@ olmoe_status mapped_file_open(const char *path, mapped_file *out) {
         return olmoe_fail(OLMOE_ERR_NOMEM, "%s: out of memory", path);
     }
     return OLMOE_OK;
+}
+
+void mapped_populate(const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t hi = (uintptr_t)p + n;
+    if (n == 0) return;
+#ifdef MADV_POPULATE_READ
+    const uintptr_t lo = (uintptr_t)p & ~(page - 1);
+    if (madvise((void *)lo, hi - lo, MADV_POPULATE_READ) == 0) return;
+#endif
+    /* Kernels before 5.14 (and emulators) without it: one read per page. */
+    unsigned sum = 0;
+    for (uintptr_t a = (uintptr_t)p; a < hi; a = (a & ~(page - 1)) + page)
+        sum += *(const volatile unsigned char *)a;
+    (void)sum;
 }
 
 void mapped_file_close(mapped_file *f) {

@@ -16,4 +16,8 @@ typedef struct {
 olmoe_status mapped_file_open(const char *path, mapped_file *out);
 void mapped_file_close(mapped_file *f);
 
+/* Maps every page under [p, p + n) into the process now (reading it in if
+ * it is not in the page cache), so later reads take no page faults. */
+void mapped_populate(const void *p, size_t n);
+
 #endif

@@ -34,6 +34,10 @@ static uint64_t bytes_per_token(const olmoe_model *m) {
     return b;
 }
 
+void olmoe_model_prepare(olmoe_model *m, olmoe_progress_fn progress, void *user) {
+    model_prepare_weights(m, progress, user);
+}
+
 void olmoe_model_get_info(const olmoe_model *m, olmoe_model_info *info) {
     const model_config *c = &m->cfg;
     memset(info, 0, sizeof *info);

@@ -207,6 +207,7 @@ void olmoe_model_free(olmoe_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->packings);
+    free(m->packable);
     weight_store_close(&m->store);
     if (m->tok) tokenizer_free(m->tok);
     free(m->chat_template);

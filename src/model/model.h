@@ -37,6 +37,8 @@ struct olmoe_model {
     layer_weights *layers;
     float **owned;          /* every float* above, freed with the model */
     tensor_packing *packings; /* one per matrix that matmul alone reads (quant/pack.h) */
+    const tensor **packable;  /* those matrices, in the order of packings */
+    int n_packable;
     int n_owned;
     char *chat_template;    /* NULL if the folder has none */
     char *bos_text, *eos_text;
@@ -48,5 +50,9 @@ struct olmoe_model {
 
 /* Finds and shape-checks every tensor the configuration needs. */
 olmoe_status model_bind_weights(olmoe_model *m);
+
+/* Rearranges every matrix that has a faster layout now rather than at its
+ * first product (olmoe_model_prepare). */
+void model_prepare_weights(olmoe_model *m, olmoe_progress_fn progress, void *user);
 
 #endif

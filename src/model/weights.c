@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/mapped_file.h"
 #include "model/model.h"
 #include "quant/matmul.h"
 #include "quant/pack.h"
@@ -177,9 +178,10 @@ static olmoe_status allow_packing(olmoe_model *m) {
     const int per_layer = 4 + (c->arch == ARCH_OLMOE ? 1 + 3 * c->n_experts : 3);
     const int n = c->n_layers * per_layer + 1;
     m->packings = calloc((size_t)n, sizeof *m->packings);
-    if (!m->packings) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
+    m->packable = calloc((size_t)n, sizeof *m->packable);
+    if (!m->packings || !m->packable) return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory");
     int i = 0;
-#define ALLOW(t) ((tensor *)(t))->packing = &m->packings[i++]
+#define ALLOW(t) (m->packable[i] = (t), ((tensor *)(t))->packing = &m->packings[i++])
     for (int l = 0; l < c->n_layers; l++) {
         layer_weights *w = &m->layers[l];
         ALLOW(w->wq), ALLOW(w->wk), ALLOW(w->wv), ALLOW(w->wo);
@@ -194,7 +196,20 @@ static olmoe_status allow_packing(olmoe_model *m) {
     if (m->lm_head != m->embed) ALLOW(m->lm_head);
 #undef ALLOW
     for (int k = 0; k < i; k++) atomic_init(&m->packings[k].state, PACK_NOT_YET);
+    m->n_packable = i;
     return OLMOE_OK;
+}
+
+void model_prepare_weights(olmoe_model *m, olmoe_progress_fn progress, void *user) {
+    double total = 0, done = 0;
+    for (int i = 0; i < m->n_packable; i++) total += (double)m->packable[i]->nbytes;
+    for (int i = 0; i < m->n_packable; i++) {
+        const tensor *w = m->packable[i];
+        tensor_matmul_ops(w); /* packs it if it has not been yet */
+        if (tensor_layout(w) == w->type) mapped_populate(w->data, w->nbytes); /* packing read it all */
+        done += (double)m->packable[i]->nbytes;
+        if (progress) progress(done, total, user);
+    }
 }
 
 olmoe_status model_bind_weights(olmoe_model *m) {
