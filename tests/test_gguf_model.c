@@ -232,24 +232,25 @@ static void note_progress(double done, double total, void *user) {
     p->calls++, p->done = done, p->total = total;
 }
 
-/* olmoe_model_prepare packs every matrix up front (Q4_0 into 8-row groups
- * where a kernel reads them) and the logits are bit for bit those of a
- * model whose matrices were packed at first use (lazy, the other context). */
-static void check_prepared(const char *path, const int32_t *ids, int n, const olmoe_context *lazy, int V) {
+/* olmoe_model_prepare packs every matrix up front (Q4_0 and Q8_0 into
+ * 8-row groups where a kernel reads them: `want` of them, file type
+ * `from`) and the logits are bit for bit those of a model whose matrices
+ * were packed at first use (lazy, the other context). */
+static void check_prepared(const char *path, tensor_type from, tensor_type to, int want, const int32_t *ids, int n,
+                           const olmoe_context *lazy, int V) {
     olmoe_model *m = load(path);
     if (!m) return;
     progress_seen seen = {0};
     olmoe_model_prepare(m, note_progress, &seen);
     CHECK(seen.calls == m->n_packable && seen.backwards == 0 && seen.done == seen.total && seen.total > 0);
-    const tensor_type want = quant_ops_for(TYPE_Q4_0X8) ? TYPE_Q4_0X8 : TYPE_Q4_0;
+    const tensor_type layout = quant_ops_for(to) ? to : from; /* no kernel: left as it is */
     int untouched = 0, packed = 0;
     for (int i = 0; i < m->n_packable; i++) {
         untouched += atomic_load(&m->packings[i].state) == PACK_NOT_YET;
-        packed += tensor_layout(m->packable[i]) == want;
+        packed += tensor_layout(m->packable[i]) == layout;
     }
     CHECK_INT_EQ(untouched, 0);
-    /* Per layer: q, k, v, o and each expert's gate, up and down are Q4_0. */
-    CHECK_INT_EQ(packed, m->cfg.n_layers * (4 + 3 * m->cfg.n_experts));
+    CHECK_INT_EQ(packed, want);
     olmoe_context_params cp = olmoe_context_default_params();
     cp.n_ctx = n;
     olmoe_context *ctx;
@@ -308,7 +309,11 @@ static void check_quantized(const char *tmp) {
         for (int i = 0; i < n; i++)
             worst = fmin(worst, cosine(olmoe_get_logits(ctx, i), olmoe_get_logits(ref_ctx, i), V));
         printf("%s: worst logit cosine vs bf16 %.5f\n", kinds[k].type, worst);
-        if (!strcmp(kinds[k].type, "q4_0")) check_prepared(out, ids, n, ctx, V);
+        /* Per layer: q, k, v, o and each expert's gate, up and down; for
+         * Q8_0 also the output matrix (Q6_K in the Q4_0 file). */
+        const int matrices = 2 * (4 + 3 * 8); /* olmoe-mini: 2 layers of 8 experts */
+        if (!strcmp(kinds[k].type, "q4_0")) check_prepared(out, TYPE_Q4_0, TYPE_Q4_0X8, matrices, ids, n, ctx, V);
+        if (!strcmp(kinds[k].type, "q8_0")) check_prepared(out, TYPE_Q8_0, TYPE_Q8_0X8, matrices + 1, ids, n, ctx, V);
         CHECK_MSG(worst >= kinds[k].min_cos, "%s: cosine %.5f < %.3f", kinds[k].type, worst, kinds[k].min_cos);
         olmoe_context_free(ctx);
         olmoe_model_free(q);

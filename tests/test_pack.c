@@ -55,7 +55,7 @@ static void test_layout(void) {
         const int64_t n = sizes[s], nb = n / QK4_0;
         block_q4_0 *rows = random_q4_0(8, n), *back = malloc(8 * (size_t)nb * sizeof *back);
         block_q4_0x8 *g = malloc((size_t)nb * sizeof *g);
-        pack_q4_0x8(rows, g, n);
+        pack_rows_x8(TYPE_Q4_0, rows, g, n);
         /* By hand: row j's scale in d[j], its bytes 4k..4k+3 at 32k + 4j. */
         int placed = 1;
         for (int64_t b = 0; b < nb; b++)
@@ -64,8 +64,8 @@ static void test_layout(void) {
                 placed &= g[b].d[j] == x->d;
                 for (int i = 0; i < 16; i++) placed &= g[b].qs[32 * (i / 4) + 4 * j + i % 4] == x->qs[i];
             }
-        CHECK_MSG(placed, "n=%lld: pack_q4_0x8 put a byte elsewhere", (long long)n);
-        unpack_q4_0x8(g, back, n);
+        CHECK_MSG(placed, "n=%lld: pack_rows_x8 put a byte elsewhere", (long long)n);
+        unpack_rows_x8(TYPE_Q4_0, g, back, n);
         CHECK_MSG(!memcmp(back, rows, 8 * (size_t)nb * sizeof *back), "n=%lld: unpack(pack) differs", (long long)n);
 
         /* The quant_ops conversions of the layout: 8 rows at a time. */
@@ -76,7 +76,7 @@ static void test_layout(void) {
         block_q4_0x8 *q = malloc((size_t)nb * sizeof *q);
         quantize_rows_q4_0x8(want, q, n); /* dequantized values quantize back to the same blocks */
         for (int j = 0; j < 8; j++) quantize_row_q4_0(want + j * n, rows + j * nb, n);
-        pack_q4_0x8(rows, g, n);
+        pack_rows_x8(TYPE_Q4_0, rows, g, n);
         CHECK_MSG(!memcmp(q, g, (size_t)nb * sizeof *q), "n=%lld: quantize_rows_q4_0x8", (long long)n);
         free(rows), free(back), free(g), free(want), free(got), free(q);
     }
@@ -129,7 +129,7 @@ static void test_kernels(void) {
         block_q4_0 *rows = random_q4_0(8, n);
         for (int64_t b = 0; b < 8 * nb; b++) rows[b].d = f32_to_f16(1.0f);
         block_q4_0x8 *g = malloc((size_t)nb * sizeof *g);
-        pack_q4_0x8(rows, g, n);
+        pack_rows_x8(TYPE_Q4_0, rows, g, n);
         block_q8_0s *a = random_act(n, 6, 1.0f);
         float y[6 * 8];
         ref->dot_tokens(n, g, a, (size_t)nb * sizeof *a, 6, y, 8);
@@ -152,7 +152,7 @@ static void test_kernels(void) {
          * for bit, for 1..6 tokens (groups of four and what is left). */
         free(rows);
         rows = random_q4_0(8, n);
-        pack_q4_0x8(rows, g, n);
+        pack_rows_x8(TYPE_Q4_0, rows, g, n);
         a = random_act(n, 6, 0);
         for (int ii = 1; ii < 3; ii++) {
             const quant_ops *ops = quant_ops_for_isa(TYPE_Q4_0X8, isas[ii]);
@@ -290,6 +290,108 @@ static void test_unwritable(void) {
     free(plain.data), free(packed.data);
 }
 
+/* Q8_0 packs the same way (block_q8_0x8): the layout by hand, its
+ * conversions, the kernels (exact integers, every instruction set equal to
+ * the scalar one, weights down to -128) and a matrix packed on first use. */
+static void test_q8_0x8(void) {
+    const int64_t n = 256, nb = n / QK8_0;
+    float x[8 * 256];
+    rng_floats(x, 8 * n);
+    block_q8_0 rows[8 * 8], back[8 * 8];
+    for (int j = 0; j < 8; j++) quantize_row_q8_0(x + j * n, rows + j * nb, n);
+    rows[3].qs[5] = -128; /* a file may hold it; |w|·a must still fit maddubs' 16 bits */
+    block_q8_0x8 g[8], q[8];
+    pack_rows_x8(TYPE_Q8_0, rows, g, n);
+    int placed = 1;
+    for (int64_t b = 0; b < nb; b++)
+        for (int j = 0; j < 8; j++) {
+            placed &= g[b].d[j] == rows[j * nb + b].d;
+            for (int i = 0; i < QK8_0; i++) placed &= g[b].qs[32 * (i / 4) + 4 * j + i % 4] == rows[j * nb + b].qs[i];
+        }
+    CHECK_MSG(placed, "pack_rows_x8(Q8_0) put a byte elsewhere");
+    unpack_rows_x8(TYPE_Q8_0, g, back, n);
+    CHECK(!memcmp(back, rows, sizeof rows));
+    float want[8 * 256], got[8 * 256];
+    for (int j = 0; j < 8; j++) dequantize_row_q8_0(rows + j * nb, want + j * n, n);
+    dequantize_rows_q8_0x8(g, got, n);
+    CHECK(!memcmp(got, want, sizeof got));
+    rows[3].qs[5] = -127; /* what the quantizer itself writes */
+    pack_rows_x8(TYPE_Q8_0, rows, g, n);
+    dequantize_rows_q8_0x8(g, want, n);
+    quantize_rows_q8_0x8(want, q, n);
+    CHECK(!memcmp(q, g, sizeof q));
+    rows[3].qs[5] = -128;
+    pack_rows_x8(TYPE_Q8_0, rows, g, n);
+
+    const quant_ops *ref = quant_ops_for_isa(TYPE_Q8_0X8, "scalar");
+    CHECK(ref && ref->interleave == 8 && ref->act_type == TYPE_Q8_0S && ref->dot_tokens);
+    if (!ref) return;
+    block_q8_0s *a = random_act(n, 6, 1.0f);
+    block_q8_0x8 unit[8];
+    memcpy(unit, g, sizeof unit);
+    for (int64_t b = 0; b < nb; b++)
+        for (int j = 0; j < 8; j++) unit[b].d[j] = f32_to_f16(1.0f);
+    float y[6 * 8];
+    ref->dot_tokens(n, unit, a, (size_t)nb * sizeof *a, 6, y, 8);
+    int exact = 1;
+    for (int t = 0; t < 6; t++)
+        for (int j = 0; j < 8; j++) {
+            long long s = 0;
+            for (int64_t b = 0; b < nb; b++)
+                for (int i = 0; i < QK8_0; i++) s += (long long)rows[j * nb + b].qs[i] * a[t * nb + b].qs[i];
+            exact &= y[t * 8 + j] == (float)s;
+        }
+    CHECK_MSG(exact, "scalar Q8_0X8 kernel is not the exact integer dot");
+    free(a);
+    a = random_act(n, 6, 0);
+    const char *isas[] = {"avx2", "neon"};
+    for (int ii = 0; ii < 2; ii++) {
+        const quant_ops *ops = quant_ops_for_isa(TYPE_Q8_0X8, isas[ii]);
+        if (!ops) continue;
+        for (int n_tok = 1; n_tok <= 6; n_tok++) {
+            float w1[6 * 8], w2[6 * 8];
+            ref->dot_tokens(n, g, a, (size_t)nb * sizeof *a, n_tok, w1, 8);
+            ops->dot_tokens(n, g, a, (size_t)nb * sizeof *a, n_tok, w2, 8);
+            CHECK_MSG(!memcmp(w1, w2, (size_t)n_tok * 8 * sizeof *w1), "%s Q8_0X8 n_tok=%d differs from scalar",
+                      isas[ii], n_tok);
+        }
+    }
+    free(a);
+
+    /* A packable Q8_0 matrix: packed by its first product where this CPU
+     * has the kernel, same products as the row-major kernel within rounding,
+     * the same rows read back. */
+    const int64_t n_rows = 24;
+    const int T = 3;
+    block_q8_0 *plain = malloc((size_t)n_rows * nb * sizeof *plain), *data = malloc((size_t)n_rows * nb * sizeof *data);
+    float *xr = malloc((size_t)n_rows * n * sizeof *xr);
+    rng_floats(xr, n_rows * n);
+    for (int64_t r = 0; r < n_rows; r++) quantize_row_q8_0(xr + r * n, plain + r * nb, n);
+    memcpy(data, plain, (size_t)n_rows * nb * sizeof *data);
+    tensor_packing packing;
+    atomic_init(&packing.state, PACK_NOT_YET);
+    const size_t bytes = (size_t)n_rows * nb * sizeof *data;
+    tensor tp = {.name = "w", .type = TYPE_Q8_0, .n_dims = 2, .shape = {n_rows, n}, .data = plain, .nbytes = bytes};
+    tensor tq = tp;
+    tq.data = data, tq.packing = &packing;
+    float y0[3 * 24], y1[3 * 24];
+    matmul(y0, x, &tp, T, 1);
+    matmul(y1, x, &tq, T, 2);
+    const int packs = quant_ops_for(TYPE_Q8_0X8) != NULL;
+    CHECK_INT_EQ(tensor_layout(&tq), packs ? TYPE_Q8_0X8 : TYPE_Q8_0);
+    CHECK(packs == (memcmp(plain, data, bytes) != 0));
+    for (int i = 0; i < T * n_rows; i++) CHECK_NEAR(y1[i], y0[i], 1e-4 * (fabs(y0[i]) + 1));
+    float r0[256], r1[256];
+    int same = 1;
+    for (int64_t r = 0; r < n_rows; r++) {
+        tensor_row_to_f32(&tp, r, r0);
+        tensor_row_to_f32(&tq, r, r1);
+        same &= !memcmp(r0, r1, sizeof r0);
+    }
+    CHECK_MSG(same, "Q8_0: tensor_row_to_f32 differs after packing");
+    free(plain), free(data), free(xr);
+}
+
 static int files_equal(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     int same = fa && fb;
@@ -348,6 +450,7 @@ int main(int argc, char **argv) {
     test_kernels();
     test_tensor();
     test_unwritable();
+    test_q8_0x8();
     test_convert_after_run(shared);
     return check_report("test_pack");
 }

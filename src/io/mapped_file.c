@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* madvise and its Linux flags (MADV_POPULATE_READ) */
 #include "io/mapped_file.h"
 
 #include <errno.h>

@@ -120,16 +120,24 @@ typedef struct {
     uint8_t qs[8 * QK4_0 / 2];
 } block_q4_0x8;
 
-/* Activations for Q4_0X8 weights (ours): one Q8_0 block (levels in
- * order, the f16-rounded scale as a float) with 8·Σ levels, which turns
- * Σ q·a over the unsigned nibbles into Σ (q-8)·a. */
+/* Q8_0 with eight rows interleaved the same way (ours, quant/pack.h):
+ * qs[32g + 4j + i] = row j's qs[4g + i], the 272 bytes of eight blocks. */
+typedef struct {
+    uint16_t d[8];
+    int8_t qs[8 * QK8_0];
+} block_q8_0x8;
+
+/* Activations for Q4_0X8 and Q8_0X8 weights (ours): one Q8_0 block (levels
+ * in order, the f16-rounded scale as a float) with 8·Σ levels, which turns
+ * Σ q·a over Q4_0's unsigned nibbles into Σ (q-8)·a (Q8_0X8 ignores it). */
 typedef struct {
     float d;
     int32_t sum8;
     int8_t qs[QK8_0];
 } block_q8_0s;
 
-_Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0) && sizeof(block_q8_0s) == 40,
+_Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0) && sizeof(block_q8_0x8) == 8 * sizeof(block_q8_0) &&
+                   sizeof(block_q8_0s) == 40,
                "interleaved layouts");
 _Static_assert(sizeof(block_q8_0x2) == 128 && sizeof(block_q8_0x1) == 64, "block_q8_0x2 layout");
 

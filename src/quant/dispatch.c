@@ -32,9 +32,11 @@
               int64_t y_stride);
 DECLARE_DOTS(scalar)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0x8_scalar)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0x8_scalar)
 #if defined(__x86_64__)
 DECLARE_DOTS(avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0x8_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_K_avx2)
@@ -87,11 +89,12 @@ BLOCK_ROWS(q6_K, block_q6_K)
 /* ---- tables ---- */
 
 /* The dot_tokens entries (kernels.h) of Q4_0, Q8_0, Q4_K, Q6_K and of the
- * interleaved Q4_0X8; NULL where an instruction set has none (for Q4_0X8:
- * no kernel, so weights stay as the file has them, see lookup()). pf: the
+ * interleaved Q4_0X8 and Q8_0X8; NULL where an instruction set has none
+ * (for an interleaved type: no kernel, so weights stay as the file has
+ * them, see lookup()). pf: the
  * row-major kernels prefetch the weights they stream (kernels.h); the
  * interleaved ones always do (one call streams 9 KiB of eight rows). */
-#define TABLE(isa, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, pf)                                                   \
+#define TABLE(isa, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, q8_0x8_tokens, pf)                                                  \
     {                                                                                                       \
         {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, NULL, 0, 0},                  \
         {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, NULL, 0, 0},                  \
@@ -101,18 +104,19 @@ BLOCK_ROWS(q6_K, block_q6_K)
         {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa, q4_K_tokens, 0, pf},      \
         {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa, q6_K_tokens, 0, pf},      \
         {TYPE_Q4_0X8, TYPE_Q8_0S, dequantize_rows_q4_0x8, quantize_rows_q4_0x8, NULL, q4_0x8_tokens, 8, 1},   \
+        {TYPE_Q8_0X8, TYPE_Q8_0S, dequantize_rows_q8_0x8, quantize_rows_q8_0x8, NULL, q8_0x8_tokens, 8, 1},   \
     }
-enum { N_WEIGHT_TYPES = 8 };
+enum { N_WEIGHT_TYPES = 9 };
 
 static const quant_ops scalar_ops[N_WEIGHT_TYPES] =
-    TABLE(scalar, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, 0);
+    TABLE(scalar, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, quant_dot_tokens_q8_0x8_scalar, 0);
 #if defined(__x86_64__)
 static const quant_ops avx2_ops[N_WEIGHT_TYPES] =
     TABLE(avx2, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q8_0_avx2, quant_dot_tokens_q4_K_avx2,
-          quant_dot_tokens_q6_K_avx2, quant_dot_tokens_q4_0x8_avx2, 1);
+          quant_dot_tokens_q6_K_avx2, quant_dot_tokens_q4_0x8_avx2, quant_dot_tokens_q8_0x8_avx2, 1);
 #endif
 #if defined(__aarch64__)
-static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, 0);
+static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, NULL, 0);
 #endif
 
 typedef struct {

@@ -326,6 +326,39 @@ AVX2_INLINE void q4_0x8_dot_tokens(int64_t n, const block_q4_0x8 *w, const char 
 }
 DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2, q4_0x8_dot_tokens, block_q4_0x8)
 
+/* Eight interleaved Q8_0 rows (block_q8_0x8) against NT Q8_0s tokens, lane j
+ * row j as above. The weights are signed: |w| goes into
+ * _mm256_maddubs_epi16 unsigned and w's sign to the broadcast activations;
+ * a pair's sum (at most 2·128·127) fits 16 bits, but two do not, so each
+ * widens at once. */
+AVX2_INLINE void q8_0x8_dot_tokens(int64_t n, const block_q8_0x8 *w, const char *a, size_t a_row, float *out,
+                                   int64_t out_stride, const int NT) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const block_q8_0s *at[MAX_NT];
+    __m256 acc[MAX_NT];
+    FOR_TOKENS(t) {
+        at[t] = (const block_q8_0s *)(a + (size_t)t * a_row);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        prefetch_stream(w + b, sizeof *w);
+        __m256i isum[MAX_NT];
+        FOR_TOKENS(t) isum[t] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+            const __m256i x = load256(w[b].qs + 32 * g), ax = _mm256_abs_epi8(x);
+            FOR_TOKENS(t) {
+                __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(broadcast4(at[t][b].qs + 4 * g), x));
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(load128(w[b].d));
+        FOR_TOKENS(t) acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(at[t][b].d)),
+                                               _mm256_cvtepi32_ps(isum[t]), acc[t]);
+    }
+    FOR_TOKENS(t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
+}
+DOT_TOKENS(quant_dot_tokens_q8_0x8_avx2, q8_0x8_dot_tokens, block_q8_0x8)
+
 /* Q8_0 against Q8_0r activations (blocks.h) for NT tokens (see
  * q4_0_dot_tokens above for the scheme): four blocks per step, the weight
  * scales widened together and the activation scales loaded as floats; each

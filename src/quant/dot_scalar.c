@@ -111,6 +111,27 @@ void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, s
     }
 }
 
+/* Eight interleaved Q8_0 rows (block_q8_0x8) against n_tok Q8_0s rows, as
+ * above: one fused multiply-add per block and row, the SIMD lanes' order. */
+void quant_dot_tokens_q8_0x8_scalar(int64_t n, const void *wv, const void *av, size_t a_row, int n_tok,
+                                    float *y, int64_t y_stride) {
+    const block_q8_0x8 *w = wv;
+    for (int t = 0; t < n_tok; t++) {
+        const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
+        float acc[8] = {0};
+        for (int64_t b = 0; b < n / QK8_0; b++) {
+            prefetch_stream(w + b, sizeof *w);
+            for (int j = 0; j < 8; j++) {
+                int isum = 0;
+                for (int g = 0; g < 8; g++)
+                    for (int i = 0; i < 4; i++) isum += w[b].qs[32 * g + 4 * j + i] * a[b].qs[4 * g + i];
+                acc[j] = fmaf(f16_to_f32(w[b].d[j]) * a[b].d, (float)isum, acc[j]);
+            }
+        }
+        for (int j = 0; j < 8; j++) y[(size_t)t * (size_t)y_stride + (size_t)j] = acc[j];
+    }
+}
+
 /* Activations in the Q8_0x2 layout (blocks.h); the sums are ggml's:
  * d_w·d_a·Σ (q-8)·a per block. */
 float quant_dot_q4_0_scalar(int64_t n, const void *wv, const void *av) {

@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* madvise and its Linux flags (MADV_POPULATE_WRITE) */
 #include "quant/pack.h"
 
 #include <omp.h>
@@ -11,48 +12,76 @@
 #include "quant/formats.h"
 #include "quant/matmul.h"
 
-/* Block b of row j of a group, and back. */
-static void get_block(const block_q4_0x8 *g, int64_t b, int j, block_q4_0 *x) {
-    x->d = g[b].d[j];
-    for (int k = 0; k < 4; k++) memcpy(x->qs + 4 * k, g[b].qs + 32 * k + 4 * j, 4);
-}
-static void put_block(block_q4_0x8 *g, int64_t b, int j, const block_q4_0 *x) {
-    g[b].d[j] = x->d;
-    for (int k = 0; k < 4; k++) memcpy(g[b].qs + 32 * k + 4 * j, x->qs + 4 * k, 4);
+/* The interleaved layouts: a row type whose blocks are an f16 scale and
+ * qs_bytes of levels (Q4_0, Q8_0), and its eight-row form (blocks.h), which
+ * puts the eight scales first and then, 4 bytes at a time, the same 4 bytes
+ * of each row: qs[32k + 4j + i] = row j's qs[4k + i]. */
+typedef struct {
+    tensor_type row, packed;
+    int qs_bytes;
+} x8_layout;
+static const x8_layout x8_layouts[] = {{TYPE_Q4_0, TYPE_Q4_0X8, QK4_0 / 2}, {TYPE_Q8_0, TYPE_Q8_0X8, QK8_0}};
+
+static const x8_layout *x8_of(tensor_type t) {
+    for (size_t i = 0; i < sizeof x8_layouts / sizeof *x8_layouts; i++)
+        if (x8_layouts[i].row == t || x8_layouts[i].packed == t) return &x8_layouts[i];
+    return NULL;
 }
 
-void pack_q4_0x8(const block_q4_0 *rows, block_q4_0x8 *out, int64_t n) {
-    const int64_t nb = n / QK4_0;
+/* Block b of row j of a group, and back (x: one row block, scale first). */
+static void get_block(const x8_layout *l, const void *group, int64_t b, int j, uint8_t *x) {
+    const uint8_t *g = (const uint8_t *)group + (size_t)b * (size_t)(16 + 8 * l->qs_bytes);
+    memcpy(x, g + 2 * j, 2);
+    for (int k = 0; k < l->qs_bytes / 4; k++) memcpy(x + 2 + 4 * k, g + 16 + 32 * k + 4 * j, 4);
+}
+static void put_block(const x8_layout *l, void *group, int64_t b, int j, const uint8_t *x) {
+    uint8_t *g = (uint8_t *)group + (size_t)b * (size_t)(16 + 8 * l->qs_bytes);
+    memcpy(g + 2 * j, x, 2);
+    for (int k = 0; k < l->qs_bytes / 4; k++) memcpy(g + 16 + 32 * k + 4 * j, x + 2 + 4 * k, 4);
+}
+
+void pack_rows_x8(tensor_type row_type, const void *rows, void *out, int64_t n) {
+    const x8_layout *l = x8_of(row_type);
+    const int64_t nb = n / QK8_0, block = 2 + l->qs_bytes; /* both types: 32 elements a block */
     for (int64_t b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++) put_block(out, b, j, &rows[(size_t)j * nb + b]);
+        for (int j = 0; j < 8; j++) put_block(l, out, b, j, (const uint8_t *)rows + (size_t)(j * nb + b) * block);
 }
 
-void unpack_q4_0x8(const block_q4_0x8 *in, block_q4_0 *rows, int64_t n) {
-    const int64_t nb = n / QK4_0;
+void unpack_rows_x8(tensor_type row_type, const void *in, void *rows, int64_t n) {
+    const x8_layout *l = x8_of(row_type);
+    const int64_t nb = n / QK8_0, block = 2 + l->qs_bytes;
     for (int64_t b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++) get_block(in, b, j, &rows[(size_t)j * nb + b]);
+        for (int j = 0; j < 8; j++) get_block(l, in, b, j, (uint8_t *)rows + (size_t)(j * nb + b) * block);
 }
 
-void dequantize_rows_q4_0x8(const void *src, float *dst, int64_t n) {
+/* Eight rows of floats to and from a packed layout, block by block through
+ * the row type's own conversions. */
+static void dequantize_x8(const x8_layout *l, const void *src, float *dst, int64_t n) {
+    const quant_ops *row = quant_ops_for(l->row);
+    uint8_t x[2 + QK8_0];
     for (int j = 0; j < 8; j++)
-        for (int64_t b = 0; b < n / QK4_0; b++) {
-            block_q4_0 x;
-            get_block(src, b, j, &x);
-            dequantize_row_q4_0(&x, dst + (size_t)j * (size_t)n + (size_t)b * QK4_0, QK4_0);
+        for (int64_t b = 0; b < n / QK8_0; b++) {
+            get_block(l, src, b, j, x);
+            row->to_f32(x, dst + (size_t)j * (size_t)n + (size_t)b * QK8_0, QK8_0);
         }
 }
-
-void quantize_rows_q4_0x8(const float *src, void *dst, int64_t n) {
+static void quantize_x8(const x8_layout *l, const float *src, void *dst, int64_t n) {
+    const quant_ops *row = quant_ops_for(l->row);
+    uint8_t x[2 + QK8_0];
     for (int j = 0; j < 8; j++)
-        for (int64_t b = 0; b < n / QK4_0; b++) {
-            block_q4_0 x;
-            quantize_row_q4_0(src + (size_t)j * (size_t)n + (size_t)b * QK4_0, &x, QK4_0);
-            put_block(dst, b, j, &x);
+        for (int64_t b = 0; b < n / QK8_0; b++) {
+            row->from_f32(src + (size_t)j * (size_t)n + (size_t)b * QK8_0, x, QK8_0);
+            put_block(l, dst, b, j, x);
         }
 }
+void dequantize_rows_q4_0x8(const void *src, float *dst, int64_t n) { dequantize_x8(&x8_layouts[0], src, dst, n); }
+void quantize_rows_q4_0x8(const float *src, void *dst, int64_t n) { quantize_x8(&x8_layouts[0], src, dst, n); }
+void dequantize_rows_q8_0x8(const void *src, float *dst, int64_t n) { dequantize_x8(&x8_layouts[1], src, dst, n); }
+void quantize_rows_q8_0x8(const float *src, void *dst, int64_t n) { quantize_x8(&x8_layouts[1], src, dst, n); }
 
 tensor_type packed_type_of(tensor_type t) {
-    return t == TYPE_Q4_0 && quant_ops_for(TYPE_Q4_0X8) ? TYPE_Q4_0X8 : t;
+    const x8_layout *l = x8_of(t);
+    return l && l->row == t && quant_ops_for(l->packed) ? l->packed : t;
 }
 
 tensor_type tensor_layout(const tensor *w) {
@@ -67,7 +96,13 @@ static int make_writable(const void *data, size_t n) {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uintptr_t lo = (uintptr_t)data & ~(page - 1);
     const uintptr_t hi = ((uintptr_t)data + n + page - 1) & ~(page - 1);
-    return mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) == 0;
+    if (mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE) != 0) return 0;
+#ifdef MADV_POPULATE_WRITE
+    /* Copies the pages in one call rather than one write fault (and, with
+     * several threads, one TLB shootdown) per page; best effort. */
+    madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#endif
+    return 1;
 }
 
 /* Rearranges all of w's rows, group by group through a scratch copy per
@@ -83,7 +118,7 @@ static int pack_rows(const tensor *w, tensor_type to) {
         char *tmp = scratch + (size_t)omp_get_thread_num() * group;
         char *g = (char *)w->data + (size_t)(r / k) * group;
         memcpy(tmp, g, group);
-        pack_q4_0x8((const block_q4_0 *)tmp, (block_q4_0x8 *)g, n);
+        pack_rows_x8(w->type, tmp, g, n);
     }
     free(scratch);
     return 1;
@@ -116,15 +151,17 @@ void tensor_row_to_f32(const tensor *w, int64_t r, float *out) {
     const tensor_type t = tensor_layout(w);
     const int64_t n = w->shape[w->n_dims - 1];
     const size_t row = tensor_type_bytes(t, n);
-    if (t != TYPE_Q4_0X8) {
+    const x8_layout *l = x8_of(t);
+    if (!l || l->packed != t) {
         row_to_f32(t, (const char *)w->data + (size_t)r * row, out, n);
         return;
     }
     /* Block b of row r sits in group r/8, lane r%8. */
-    const block_q4_0x8 *g = (const block_q4_0x8 *)((const char *)w->data + (size_t)(r / 8) * 8 * row);
-    for (int64_t b = 0; b < n / QK4_0; b++) {
-        block_q4_0 x;
-        get_block(g, b, (int)(r % 8), &x);
-        dequantize_row_q4_0(&x, out + b * QK4_0, QK4_0);
+    const quant_ops *row_ops = quant_ops_for(l->row);
+    const char *g = (const char *)w->data + (size_t)(r / 8) * 8 * row;
+    uint8_t x[2 + QK8_0];
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        get_block(l, g, b, (int)(r % 8), x);
+        row_ops->to_f32(x, out + b * QK8_0, QK8_0);
     }
 }

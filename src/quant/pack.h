@@ -1,6 +1,6 @@
 /* Weight rows rearranged, in place and on first use, into layouts whose
- * kernels are faster than the file's own: Q4_0 rows interleaved 8 by 8
- * (block_q4_0x8, blocks.h), so that a 256-bit register holds the same 4
+ * kernels are faster than the file's own: Q4_0 and Q8_0 rows interleaved
+ * 8 by 8 (block_q4_0x8, block_q8_0x8, blocks.h), so that a 256-bit register holds the same 4
  * bytes of eight rows and a kernel's lanes are output rows, with no
  * horizontal sums and one scale conversion per eight blocks (about 1.9×
  * the one-row kernel for one token on AVX2, and 1.4× for four).
@@ -43,12 +43,15 @@ tensor_type tensor_layout(const tensor *w);
 /* Row r of w as float32, whatever its layout. */
 void tensor_row_to_f32(const tensor *w, int64_t r, float *out);
 
-/* Eight Q4_0 rows of n elements (row after row) to and from block_q4_0x8. */
-void pack_q4_0x8(const block_q4_0 *rows, block_q4_0x8 *out, int64_t n);
-void unpack_q4_0x8(const block_q4_0x8 *in, block_q4_0 *rows, int64_t n);
-/* Eight rows of n floats (row after row) from and to Q4_0X8, quantized as
- * Q4_0 (the quant_ops conversions of that type). */
+/* Eight rows of n elements of row_type (TYPE_Q4_0 or TYPE_Q8_0), row after
+ * row, to and from their interleaved layout (block_q4_0x8, block_q8_0x8). */
+void pack_rows_x8(tensor_type row_type, const void *rows, void *out, int64_t n);
+void unpack_rows_x8(tensor_type row_type, const void *in, void *rows, int64_t n);
+/* Eight rows of n floats (row after row) from and to an interleaved layout,
+ * quantized as its row type (that type's quant_ops conversions). */
 void dequantize_rows_q4_0x8(const void *src, float *dst, int64_t n);
 void quantize_rows_q4_0x8(const float *src, void *dst, int64_t n);
+void dequantize_rows_q8_0x8(const void *src, float *dst, int64_t n);
+void quantize_rows_q8_0x8(const float *src, void *dst, int64_t n);
 
 #endif
