@@ -102,6 +102,10 @@ for (const [fileName, fileRuns] of byFile) {
         const paired = rounds.map((_, i) => (o[i] && l[i] ? o[i].avg_ts / l[i].avg_ts : null)).filter((x) => x != null);
         const bytes = o.find((x) => x?.bytes_per_token)?.bytes_per_token ?? null;
         const pctOfBound = (tsList) => (tsList.length && bytes && bestBw && t.n ? 100 * mean(tsList) * bytes / bestBw : null);
+        // The second denominator: the same read loop over this file's own
+        // weights (olmoe bench, after olmoe_model_prepare), best of its runs.
+        const weightsBw = maxOf(rounds.map((r) => r.olmoe.records.find((x) => x?.weights_read_bandwidth > 0)?.weights_read_bandwidth ?? null));
+        const pctOfWeights = (tsList) => (tsList.length && bytes && weightsBw && t.n ? 100 * mean(tsList) * bytes / weightsBw : null);
         rows.push({
             file: path.basename(fileName),
             type: file.type,
@@ -116,6 +120,9 @@ for (const [fileName, fileRuns] of byFile) {
             round_ratios: paired,
             olmoe_pct_of_bound: pctOfBound(oTs),
             llama_pct_of_bound: pctOfBound(lTs),
+            weights_read_bandwidth: t.n ? weightsBw : null,
+            olmoe_pct_of_weights_bound: pctOfWeights(oTs),
+            llama_pct_of_weights_bound: pctOfWeights(lTs),
             olmoe_peak_rss_bytes: maxOf(rounds.map((r) => r.olmoe.peak_rss_bytes)),
             llama_peak_rss_bytes: maxOf(rounds.map((r) => r.llama.peak_rss_bytes)),
             llama_loaded: rounds.every((r) => r.llama.ok),
@@ -141,13 +148,14 @@ md += `- olmoe.c: ${meta.olmoe_version}, \`olmoe bench -p ${meta.n_prompt} -n ${
 md += `- llama.cpp: ${meta.llama_version}, \`node llama_bench.mjs\` (same tests, token ids, threads and warm-up; flash attention ${meta.flash_attn})\n`;
 md += `- llama.cpp loaded our GGUF files: ${files.map((f) => `${path.basename(f.file)} ${f.rounds.every((r) => r.llama.ok) ? "yes" : "**NO**"}`).join(", ")}\n`;
 md += `- load average (1/5/15 min) before the first and after the last run: ${la(meta.loadavg_start)} → ${la(meta.loadavg_end)}\n\n`;
-md += `| file | test | olmoe.c t/s | llama.cpp t/s | ratio (olmoe/llama) | olmoe % of bandwidth bound | llama.cpp % of bound | olmoe peak RSS | llama.cpp peak RSS | others' CPU during olmoe / llama run |\n`;
-md += `| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`;
+md += `| file | test | olmoe.c t/s | llama.cpp t/s | ratio (olmoe/llama) | olmoe % of bandwidth bound | llama.cpp % of bound | % of the weights-read bound (olmoe / llama) | olmoe peak RSS | llama.cpp peak RSS | others' CPU during olmoe / llama run |\n`;
+md += `| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`;
 const pct = (x) => (x == null ? "?" : `${x.toFixed(0)}%`);
 for (const r of rows)
     md += `| ${r.file} | ${r.test} | ${ts(r.olmoe_ts, r.olmoe_sd)} | ${ts(r.llama_ts, r.llama_sd)} | ` +
           `${r.ratio == null ? "—" : r.ratio.toFixed(2)}${r.round_ratios.length > 1 ? ` (${r.round_ratios.map((x) => x.toFixed(2)).join(", ")})` : ""} | ${r.olmoe_pct_of_bound == null ? "" : r.olmoe_pct_of_bound.toFixed(0) + "%"} | ` +
           `${r.llama_pct_of_bound == null || r.test.startsWith("pp") ? "" : r.llama_pct_of_bound.toFixed(0) + "%"} | ` +
+          `${r.olmoe_pct_of_weights_bound == null ? "" : `${pct(r.olmoe_pct_of_weights_bound)} / ${pct(r.llama_pct_of_weights_bound)}`} | ` +
           `${gib(r.olmoe_peak_rss_bytes)} | ${gib(r.llama_peak_rss_bytes)} | ${pct(r.olmoe_others_cpu_pct)} / ${pct(r.llama_others_cpu_pct)} |\n`;
 md += `\nratio > 1: olmoe.c is faster. % of bound (tg only): tokens/s × weight bytes read per token ÷ read bandwidth, `;
 md += `both as \`olmoe bench\` measures them (the llama.cpp column applies olmoe's figures to llama.cpp's speed). `;
@@ -157,6 +165,10 @@ md += `(/proc/stat busy time minus the process's own user+system time); anything
 if (bestBw)
     md += `Read bandwidth (olmoe bench's probe, ${meta.threads} threads, once per olmoe run): ${(Math.min(...probes) / 1e9).toFixed(1)}–${(bestBw / 1e9).toFixed(1)} GB/s over the ${probes.length} runs; ` +
           `every % of bound uses the best, ${(bestBw / 1e9).toFixed(1)} GB/s.\n`;
+const wRows = rows.filter((r) => r.weights_read_bandwidth);
+if (wRows.length)
+    md += `Weights-read bound: the same read loop over each file's own weights in place (every matrix products read, after \`olmoe_model_prepare\`), best of the file's olmoe runs: ` +
+          wRows.map((r) => `${r.file} ${(r.weights_read_bandwidth / 1e9).toFixed(1)} GB/s`).join(", ") + ".\n";
 const failures = [];
 for (const f of files)
     for (const r of f.rounds)

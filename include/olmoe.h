@@ -197,6 +197,13 @@ int32_t olmoe_sampler_sample(olmoe_sampler *s, const float *logits, int n_vocab,
  * the widest loads the CPU has. 0 if the buffer cannot be allocated. */
 double olmoe_read_bandwidth(int n_threads);
 
+/* The same, but reading the model's own weights where they lie: every
+ * matrix products read (all the experts, not only the ones a token uses),
+ * best of three passes. This is the rate at which these very bytes come
+ * from memory, as opposed to a fresh buffer's; call olmoe_model_prepare
+ * first so the pages are mapped and laid out as generation reads them. */
+double olmoe_model_read_bandwidth(const olmoe_model *model, int n_threads);
+
 typedef struct {
     const char *preset;         /* "olmoe-1b-7b", "olmo2-1b" or "olmoe-mini" */
     const char *dtype;          /* "bf16" (default), "f16", "f32" */

@@ -216,6 +216,8 @@ static void check_bench_json(void) {
         double ts = cJSON_GetArrayItem(cJSON_GetObjectItem(tg, "samples_ts"), 0)->valuedouble;
         CHECK_NEAR(ts, 4.0 * np * 1e9 / ns, 1e-6 * ts);
         CHECK((cJSON_GetObjectItem(tg, "pct_of_bound") != NULL) == (np == 1));
+        const cJSON *wbw = cJSON_GetObjectItem(tg, "weights_read_bandwidth");
+        CHECK(np == 1 ? wbw && wbw->valuedouble > 1e8 && cJSON_GetObjectItem(tg, "pct_of_weights_bound") : !wbw);
         cJSON_Delete(j);
     }
 }

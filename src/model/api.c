@@ -38,6 +38,10 @@ void olmoe_model_prepare(olmoe_model *m, olmoe_progress_fn progress, void *user)
     model_prepare_weights(m, progress, user);
 }
 
+double olmoe_model_read_bandwidth(const olmoe_model *m, int n_threads) {
+    return model_weights_read_bandwidth(m, n_threads);
+}
+
 void olmoe_model_get_info(const olmoe_model *m, olmoe_model_info *info) {
     const model_config *c = &m->cfg;
     memset(info, 0, sizeof *info);

@@ -54,5 +54,7 @@ olmoe_status model_bind_weights(olmoe_model *m);
 /* Rearranges every matrix that has a faster layout now rather than at its
  * first product (olmoe_model_prepare). */
 void model_prepare_weights(olmoe_model *m, olmoe_progress_fn progress, void *user);
+/* olmoe_model_read_bandwidth. */
+double model_weights_read_bandwidth(const olmoe_model *m, int n_threads);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "io/mapped_file.h"
 #include "model/model.h"
+#include "quant/bandwidth.h"
 #include "quant/matmul.h"
 #include "quant/pack.h"
 #include "util/error.h"
@@ -198,6 +199,17 @@ static olmoe_status allow_packing(olmoe_model *m) {
     for (int k = 0; k < i; k++) atomic_init(&m->packings[k].state, PACK_NOT_YET);
     m->n_packable = i;
     return OLMOE_OK;
+}
+
+double model_weights_read_bandwidth(const olmoe_model *m, int n_threads) {
+    byte_range *r = malloc((size_t)(m->n_packable + 1) * sizeof *r);
+    if (!r) return 0;
+    int n = 0;
+    for (int i = 0; i < m->n_packable; i++) r[n++] = (byte_range){m->packable[i]->data, m->packable[i]->nbytes};
+    if (m->lm_head == m->embed) r[n++] = (byte_range){m->embed->data, m->embed->nbytes}; /* tied */
+    const double rate = read_bandwidth_of(r, n, n_threads, 3);
+    free(r);
+    return rate;
 }
 
 void model_prepare_weights(olmoe_model *m, olmoe_progress_fn progress, void *user) {
