@@ -159,7 +159,7 @@ for (const r of rows)
           `${gib(r.olmoe_peak_rss_bytes)} | ${gib(r.llama_peak_rss_bytes)} | ${pct(r.olmoe_others_cpu_pct)} / ${pct(r.llama_others_cpu_pct)} |\n`;
 md += `\nratio > 1: olmoe.c is faster. % of bound (tg only): tokens/s × weight bytes read per token ÷ read bandwidth, `;
 md += `both as \`olmoe bench\` measures them (the llama.cpp column applies olmoe's figures to llama.cpp's speed). `;
-md += `Peak RSS is GNU time's maximum resident set size of the whole process (olmoe's includes the 256 MiB buffer of its bandwidth probe; llama.cpp's includes node). `;
+md += `Peak RSS is GNU time's maximum resident set size of the whole process (llama.cpp's includes node; olmoe's bandwidth probe runs, and frees its 256 MiB, before the weights become resident). `;
 md += `Others' CPU: the share of the machine's CPU time that other processes used while that engine's process ran `;
 md += `(/proc/stat busy time minus the process's own user+system time); anything above a few % means the numbers are disturbed.\n`;
 if (bestBw)

@@ -112,6 +112,9 @@ static int run(const bench_opts *o) {
      * before anything is timed, as llama.cpp does while it loads; otherwise
      * each expert's first use (some first come up only during the tg runs)
      * would be timed too. */
+    /* The 256 MiB probe runs before the weights become resident, so that
+     * its buffer (freed again) does not add to the peak resident memory. */
+    const double bw = olmoe_read_bandwidth(o->threads);
     progress_line pl;
     progress_init(&pl, "prepare weights", "GB", 1e-9);
     olmoe_model_prepare(m, progress_update, &pl);
@@ -139,10 +142,9 @@ static int run(const bench_opts *o) {
         res[k].ns = calloc((size_t)o->reps, sizeof(double));
         for (int i = 0; i < o->reps && !rc; i++) rc = run_once(ctx, ids, n_ctx, &res[k], &res[k].ns[i]);
     }
-    /* Peak memory of the runs themselves, before the bandwidth probe. */
+    /* Peak memory of the runs themselves, before the weights are read again. */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double bw = rc ? 0 : olmoe_read_bandwidth(o->threads);
     /* The same loop over the model's own weights: a second denominator,
      * the rate at which these bytes themselves arrive (bench/README.md). */
     double wbw = rc ? 0 : olmoe_model_read_bandwidth(m, o->threads);
