@@ -117,8 +117,27 @@ static block_q8_0s *random_act(int64_t n, int n_tok, float d) {
     return a;
 }
 
+/* Every SIMD kernel of an interleaved type equals its scalar kernel bit for
+ * bit on eight packed rows g against 1..6 tokens a (groups of four and what
+ * is left). */
+static void check_isas_match_scalar(tensor_type t, const void *g, const block_q8_0s *a, int64_t n) {
+    const quant_ops *ref = quant_ops_for_isa(t, "scalar");
+    const char *isas[] = {"avx2", "neon"};
+    const size_t a_row = (size_t)(n / QK8_0) * sizeof *a;
+    for (int ii = 0; ii < 2; ii++) {
+        const quant_ops *ops = quant_ops_for_isa(t, isas[ii]);
+        if (!ops) continue;
+        for (int n_tok = 1; n_tok <= 6; n_tok++) {
+            float want[6 * 8], got[6 * 8];
+            ref->dot_tokens(n, g, a, a_row, n_tok, want, 8);
+            ops->dot_tokens(n, g, a, a_row, n_tok, got, 8);
+            CHECK_MSG(!memcmp(want, got, (size_t)n_tok * 8 * sizeof *got), "%s %s n=%lld n_tok=%d differs from scalar",
+                      tensor_type_name(t), isas[ii], (long long)n, n_tok);
+        }
+    }
+}
+
 static void test_kernels(void) {
-    const char *isas[] = {"scalar", "avx2", "neon"};
     const int64_t sizes[] = {32, 96, 2048};
     const quant_ops *ref = quant_ops_for_isa(TYPE_Q4_0X8, "scalar");
     CHECK(ref && ref->interleave == 8 && ref->act_type == TYPE_Q8_0S && !ref->vec_dot && ref->dot_tokens);
@@ -148,23 +167,12 @@ static void test_kernels(void) {
         CHECK_MSG(exact, "n=%lld: scalar Q4_0X8 kernel is not the exact integer dot", (long long)n);
         free(a);
 
-        /* Real scales: every instruction set equals the scalar kernel bit
-         * for bit, for 1..6 tokens (groups of four and what is left). */
+        /* Real scales: every instruction set equals the scalar kernel. */
         free(rows);
         rows = random_q4_0(8, n);
         pack_rows_x8(TYPE_Q4_0, rows, g, n);
         a = random_act(n, 6, 0);
-        for (int ii = 1; ii < 3; ii++) {
-            const quant_ops *ops = quant_ops_for_isa(TYPE_Q4_0X8, isas[ii]);
-            if (!ops) continue;
-            for (int n_tok = 1; n_tok <= 6; n_tok++) {
-                float want[6 * 8], got[6 * 8];
-                ref->dot_tokens(n, g, a, (size_t)nb * sizeof *a, n_tok, want, 8);
-                ops->dot_tokens(n, g, a, (size_t)nb * sizeof *a, n_tok, got, 8);
-                CHECK_MSG(!memcmp(want, got, (size_t)n_tok * 8 * sizeof *got), "%s n=%lld n_tok=%d differs from scalar",
-                          isas[ii], (long long)n, n_tok);
-            }
-        }
+        check_isas_match_scalar(TYPE_Q4_0X8, g, a, n);
         /* ... and the dequantized product, within float rounding. */
         float *wf = malloc(8 * (size_t)n * sizeof *wf), *af = malloc((size_t)n * sizeof *af), y1[8];
         dequantize_rows_q4_0x8(g, wf, n);
@@ -344,18 +352,7 @@ static void test_q8_0x8(void) {
     CHECK_MSG(exact, "scalar Q8_0X8 kernel is not the exact integer dot");
     free(a);
     a = random_act(n, 6, 0);
-    const char *isas[] = {"avx2", "neon"};
-    for (int ii = 0; ii < 2; ii++) {
-        const quant_ops *ops = quant_ops_for_isa(TYPE_Q8_0X8, isas[ii]);
-        if (!ops) continue;
-        for (int n_tok = 1; n_tok <= 6; n_tok++) {
-            float w1[6 * 8], w2[6 * 8];
-            ref->dot_tokens(n, g, a, (size_t)nb * sizeof *a, n_tok, w1, 8);
-            ops->dot_tokens(n, g, a, (size_t)nb * sizeof *a, n_tok, w2, 8);
-            CHECK_MSG(!memcmp(w1, w2, (size_t)n_tok * 8 * sizeof *w1), "%s Q8_0X8 n_tok=%d differs from scalar",
-                      isas[ii], n_tok);
-        }
-    }
+    check_isas_match_scalar(TYPE_Q8_0X8, g, a, n);
     free(a);
 
     /* A packable Q8_0 matrix: packed by its first product where this CPU

@@ -108,13 +108,12 @@ static int run(const bench_opts *o) {
     if (!m) return EXIT_RUNTIME;
     olmoe_model_info info;
     olmoe_model_get_info(m, &info);
-    /* Weights that products read in a layout of their own are rearranged
-     * before anything is timed, as llama.cpp does while it loads; otherwise
-     * each expert's first use (some first come up only during the tg runs)
-     * would be timed too. */
     /* The 256 MiB probe runs before the weights become resident, so that
      * its buffer (freed again) does not add to the peak resident memory. */
     const double bw = olmoe_read_bandwidth(o->threads);
+    /* Every weight is readied (packed, mapped) before anything is timed, as
+     * llama.cpp does while it loads; otherwise each expert's first use
+     * (some first come up only during the tg runs) would be timed too. */
     progress_line pl;
     progress_init(&pl, "prepare weights", "GB", 1e-9);
     olmoe_model_prepare(m, progress_update, &pl);
