@@ -218,8 +218,9 @@ void model_prepare_weights(olmoe_model *m, olmoe_progress_fn progress, void *use
     for (int i = 0; i < m->n_packable; i++) {
         const tensor *w = m->packable[i];
         tensor_matmul_ops(w); /* packs it if it has not been yet */
-        if (tensor_layout(w) == w->type) mapped_populate(w->data, w->nbytes); /* packing read it all */
-        done += (double)m->packable[i]->nbytes;
+        /* Packing read every page of the ones it rearranged; map the rest. */
+        if (tensor_layout(w) == w->type) mapped_populate(w->data, w->nbytes);
+        done += (double)w->nbytes;
         if (progress) progress(done, total, user);
     }
 }
