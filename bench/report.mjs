@@ -78,12 +78,13 @@ for (const run of runs) {
 }
 const files = [];
 const rows = [];
-// One read bandwidth for every % of bound: the highest any olmoe run of this
-// benchmark measured. Each run probes once, and this machine's bandwidth
-// drifts by a third within minutes, so a run's own probe can land in a slow
-// spell and put its engine above 100%; the best reading is what the machine
-// showed it can do, which gives both engines the lowest (fairest) share.
-const probes = runs.map((run) => engineRun(run.olmoe).records.find((x) => x?.read_bandwidth > 0)?.read_bandwidth).filter(Boolean);
+// % of bound: olmoe bench probes the read bandwidth before and after each
+// tg repetition and divides each repetition by the probes around it (this
+// machine's bandwidth drifts by a third within minutes, so a probe from
+// another moment says little). llama.cpp's tg is set against the probes of
+// the same round's olmoe run, the nearest in time. The best single probe of
+// the whole benchmark gives a second, deliberately pessimistic figure.
+const probes = runs.flatMap((run) => engineRun(run.olmoe).records.flatMap((x) => x?.samples_read_bandwidth ?? []).filter((v) => v > 0));
 const bestBw = probes.length ? Math.max(...probes) : null;
 for (const [fileName, fileRuns] of byFile) {
     const rounds = fileRuns.map((run) => ({ round: run.round ?? 1, olmoe: engineRun(run.olmoe), llama: engineRun(run.llama) }));
@@ -101,11 +102,14 @@ for (const [fileName, fileRuns] of byFile) {
                                                     : recs.find(Boolean)?.stddev_ts ?? null);
         const paired = rounds.map((_, i) => (o[i] && l[i] ? o[i].avg_ts / l[i].avg_ts : null)).filter((x) => x != null);
         const bytes = o.find((x) => x?.bytes_per_token)?.bytes_per_token ?? null;
-        const pctOfBound = (tsList) => (tsList.length && bytes && bestBw && t.n ? 100 * mean(tsList) * bytes / bestBw : null);
-        // The second denominator: the same read loop over this file's own
-        // weights (olmoe bench, after olmoe_model_prepare), best of its runs.
-        const weightsBw = maxOf(rounds.map((r) => r.olmoe.records.find((x) => x?.weights_read_bandwidth > 0)?.weights_read_bandwidth ?? null));
-        const pctOfWeights = (tsList) => (tsList.length && bytes && weightsBw && t.n ? 100 * mean(tsList) * bytes / weightsBw : null);
+        const tgOf = (i) => (t.n && o[i]?.read_bandwidth > 0 ? o[i] : null);
+        // Per round: olmoe bench's own paired figure; llama's tokens/s over
+        // the mean bandwidth olmoe's run of that round read.
+        const olmoePcts = (field) => o.map((x, i) => (tgOf(i) ? x[field] : null)).filter((v) => v != null);
+        const llamaPcts = (bwField) => l.map((x, i) => (x && tgOf(i) && bytes ? 100 * x.avg_ts * bytes / tgOf(i)[bwField] : null))
+            .filter((v) => v != null);
+        const meanOrNull = (xs) => (xs.length ? mean(xs) : null);
+        const weightsBws = rounds.map((_, i) => tgOf(i)?.weights_read_bandwidth ?? null).filter(Boolean);
         rows.push({
             file: path.basename(fileName),
             type: file.type,
@@ -118,11 +122,13 @@ for (const [fileName, fileRuns] of byFile) {
             llama_sd: lTs.length ? spread(l, lTs) : null,
             ratio: paired.length ? median(paired) : null,
             round_ratios: paired,
-            olmoe_pct_of_bound: pctOfBound(oTs),
-            llama_pct_of_bound: pctOfBound(lTs),
-            weights_read_bandwidth: t.n ? weightsBw : null,
-            olmoe_pct_of_weights_bound: pctOfWeights(oTs),
-            llama_pct_of_weights_bound: pctOfWeights(lTs),
+            olmoe_pct_of_bound: meanOrNull(olmoePcts("pct_of_bound")),
+            llama_pct_of_bound: meanOrNull(llamaPcts("read_bandwidth")),
+            read_bandwidth: meanOrNull(rounds.map((_, i) => tgOf(i)?.read_bandwidth ?? null).filter(Boolean)),
+            olmoe_pct_of_best_probe: t.n && oTs.length && bytes && bestBw ? 100 * mean(oTs) * bytes / bestBw : null,
+            weights_read_bandwidth: meanOrNull(weightsBws),
+            olmoe_pct_of_weights_bound: meanOrNull(olmoePcts("pct_of_weights_bound")),
+            llama_pct_of_weights_bound: meanOrNull(llamaPcts("weights_read_bandwidth")),
             olmoe_peak_rss_bytes: maxOf(rounds.map((r) => r.olmoe.peak_rss_bytes)),
             llama_peak_rss_bytes: maxOf(rounds.map((r) => r.llama.peak_rss_bytes)),
             llama_loaded: rounds.every((r) => r.llama.ok),
@@ -158,16 +164,19 @@ for (const r of rows)
           `${r.olmoe_pct_of_weights_bound == null ? "" : `${pct(r.olmoe_pct_of_weights_bound)} / ${pct(r.llama_pct_of_weights_bound)}`} | ` +
           `${gib(r.olmoe_peak_rss_bytes)} | ${gib(r.llama_peak_rss_bytes)} | ${pct(r.olmoe_others_cpu_pct)} / ${pct(r.llama_others_cpu_pct)} |\n`;
 md += `\nratio > 1: olmoe.c is faster. % of bound (tg only): tokens/s × weight bytes read per token ÷ read bandwidth, `;
-md += `both as \`olmoe bench\` measures them (the llama.cpp column applies olmoe's figures to llama.cpp's speed). `;
-md += `Peak RSS is GNU time's maximum resident set size of the whole process (llama.cpp's includes node; olmoe's bandwidth probe runs, and frees its 256 MiB, before the weights become resident). `;
+md += `both as \`olmoe bench\` measures them, the bandwidth read just before and after each repetition (the llama.cpp column sets llama.cpp's speed against the probes of the same round's olmoe run). `;
+md += `Peak RSS is GNU time's maximum resident set size of the whole process (llama.cpp's includes node; olmoe's includes the bandwidth probe's 128 MiB buffer, allocated beside the weights around each tg repetition). `;
 md += `Others' CPU: the share of the machine's CPU time that other processes used while that engine's process ran `;
 md += `(/proc/stat busy time minus the process's own user+system time); anything above a few % means the numbers are disturbed.\n`;
-if (bestBw)
-    md += `Read bandwidth (olmoe bench's probe, ${meta.threads} threads, once per olmoe run): ${(Math.min(...probes) / 1e9).toFixed(1)}–${(bestBw / 1e9).toFixed(1)} GB/s over the ${probes.length} runs; ` +
-          `every % of bound uses the best, ${(bestBw / 1e9).toFixed(1)} GB/s.\n`;
+const tgRows = rows.filter((r) => r.read_bandwidth);
+if (tgRows.length)
+    md += `Read bandwidth (olmoe bench's probe, ${meta.threads} threads, 128 MiB buffer, read before and after each tg repetition), mean per file: ` +
+          tgRows.map((r) => `${r.file} ${(r.read_bandwidth / 1e9).toFixed(1)} GB/s`).join(", ") +
+          `; all ${probes.length} probes: ${(Math.min(...probes) / 1e9).toFixed(1)}–${(bestBw / 1e9).toFixed(1)} GB/s. ` +
+          `Against the best single probe, olmoe.c's tg is at ` + tgRows.map((r) => `${pct(r.olmoe_pct_of_best_probe)} (${r.file})`).join(", ") + ".\n";
 const wRows = rows.filter((r) => r.weights_read_bandwidth);
 if (wRows.length)
-    md += `Weights-read bound: the same read loop over each file's own weights in place (every matrix products read, after \`olmoe_model_prepare\`), best of the file's olmoe runs: ` +
+    md += `Weights-read bound: the same read loop over each file's own weights in place (every matrix products read, after \`olmoe_model_prepare\`), read around each tg repetition as the probe is; mean per file: ` +
           wRows.map((r) => `${r.file} ${(r.weights_read_bandwidth / 1e9).toFixed(1)} GB/s`).join(", ") + ".\n";
 const failures = [];
 for (const f of files)

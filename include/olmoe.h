@@ -193,7 +193,7 @@ int32_t olmoe_sampler_sample(olmoe_sampler *s, const float *logits, int n_vocab,
 /* ------------------------------------------------------------- benchmark */
 
 /* This machine's sustained memory read bandwidth into n_threads threads
- * (<= 0: all), in bytes/s: the best of five passes over 256 MiB, read with
+ * (<= 0: all), in bytes/s: the best of five passes over 128 MiB, read with
  * the widest loads the CPU has. 0 if the buffer cannot be allocated. */
 double olmoe_read_bandwidth(int n_threads);
 

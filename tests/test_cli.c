@@ -192,6 +192,23 @@ static void check_plain_forms(void) {
     free(r.out);
 }
 
+/* A tg record's share of one bound: the probes read before the first and
+ * after each of the 2 repetitions, each repetition's tokens/s set against
+ * the mean of the two around it, averaged. */
+static void check_paired_bound(const cJSON *tg, const char *samples_key, const char *pct_key) {
+    const cJSON *bw = cJSON_GetObjectItem(tg, samples_key), *ts = cJSON_GetObjectItem(tg, "samples_ts"),
+                *pct = cJSON_GetObjectItem(tg, pct_key), *bytes = cJSON_GetObjectItem(tg, "bytes_per_token");
+    CHECK_MSG(bw && cJSON_GetArraySize(bw) == 3 && pct && bytes, "%s: 3 probes and %s", samples_key, pct_key);
+    if (!bw || cJSON_GetArraySize(bw) != 3 || !pct || !bytes) return;
+    double want = 0;
+    for (int i = 0; i < 2; i++) {
+        const double before = cJSON_GetArrayItem(bw, i)->valuedouble, after = cJSON_GetArrayItem(bw, i + 1)->valuedouble;
+        CHECK_MSG(before > 1e8 && after > 1e8, "%s[%d] = %g B/s", samples_key, i, before);
+        want += 100 * cJSON_GetArrayItem(ts, i)->valuedouble * bytes->valuedouble / ((before + after) / 2) / 2;
+    }
+    CHECK_NEAR(pct->valuedouble, want, 1e-9 * want);
+}
+
 /* olmoe bench -o json: llama-bench's records, one per test; with -np the
  * generation record counts every sequence's tokens and has no bound. */
 static void check_bench_json(void) {
@@ -215,9 +232,12 @@ static void check_bench_json(void) {
         double ns = cJSON_GetArrayItem(cJSON_GetObjectItem(tg, "samples_ns"), 0)->valuedouble;
         double ts = cJSON_GetArrayItem(cJSON_GetObjectItem(tg, "samples_ts"), 0)->valuedouble;
         CHECK_NEAR(ts, 4.0 * np * 1e9 / ns, 1e-6 * ts);
-        CHECK((cJSON_GetObjectItem(tg, "pct_of_bound") != NULL) == (np == 1));
-        const cJSON *wbw = cJSON_GetObjectItem(tg, "weights_read_bandwidth");
-        CHECK(np == 1 ? wbw && wbw->valuedouble > 1e8 && cJSON_GetObjectItem(tg, "pct_of_weights_bound") : !wbw);
+        if (np == 1) {
+            check_paired_bound(tg, "samples_read_bandwidth", "pct_of_bound");
+            check_paired_bound(tg, "samples_weights_read_bandwidth", "pct_of_weights_bound");
+        } else {
+            CHECK(!cJSON_GetObjectItem(tg, "pct_of_bound") && !cJSON_GetObjectItem(tg, "weights_read_bandwidth"));
+        }
         cJSON_Delete(j);
     }
 }

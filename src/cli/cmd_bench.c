@@ -1,9 +1,9 @@
 /* olmoe bench: prompt processing (pp) and generation (tg) speed in
  * llama-bench's shape, plus generation as a share of the memory-bandwidth
  * bound (weight bytes read per token / this machine's measured read
- * bandwidth, which the benchmark measures itself). With -np N, generation
- * runs N sequences decoded together (olmoe_decode_batch, as olmoe serve's
- * slots are) and reports their aggregate tokens/s. */
+ * bandwidth, which the benchmark measures itself, around each tg run). With
+ * -np N, generation runs N sequences decoded together (olmoe_decode_batch,
+ * as olmoe serve's slots are) and reports their aggregate tokens/s. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +27,10 @@ typedef struct {
     int n_prompt, n_gen, n_seq; /* tg: n_gen tokens for each of n_seq sequences */
     double *ns; /* per repetition */
     int reps;
+    /* Single-sequence tg only (else NULL): read bandwidth probed before the
+     * first repetition and after each one (reps + 1 readings), of a fresh
+     * buffer (olmoe_read_bandwidth) and of the model's own weights. */
+    double *probe_bw, *weights_bw;
 } bench_result;
 
 static void random_tokens(int32_t *ids, int n, int vocab, uint64_t *state) {
@@ -73,6 +77,35 @@ static void stats(const bench_result *r, double *avg_ts, double *sd_ts, double *
     *sd_ns = r->reps > 1 ? sqrt(fmax(0, (n2 - n * n / r->reps) / (r->reps - 1))) : 0;
 }
 
+/* The bound, paired: this machine's read bandwidth drifts by a third within
+ * minutes (other tenants of the host), so a probe read at another moment
+ * says little about the rate a given tg run had. Each repetition's
+ * tokens/s x bytes per token is divided by the mean of the two probes read
+ * just before and just after it; the result is the mean over repetitions. */
+static double pct_of_bound(const bench_result *r, const double *bw, double bytes_per_token) {
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < r->reps; i++) {
+        const double around = (bw[i] + bw[i + 1]) / 2;
+        if (around <= 0) continue; /* a probe could not allocate its buffer */
+        sum += 100 * (r->n_gen * 1e9 / r->ns[i]) * bytes_per_token / around;
+        n++;
+    }
+    return n ? sum / n : 0;
+}
+
+static double mean_of(const double *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    return n ? s / n : 0;
+}
+
+static cJSON *number_array(const double *x, int n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
+    return a;
+}
+
 static cJSON *record(const bench_opts *o, const olmoe_model_info *info, const bench_result *r) {
     double avg_ts, sd_ts, avg_ns, sd_ns;
     stats(r, &avg_ts, &sd_ts, &avg_ns, &sd_ns);
@@ -102,15 +135,84 @@ static cJSON *record(const bench_opts *o, const olmoe_model_info *info, const be
     return j;
 }
 
+/* The tg record's bound: bytes per token, the probes read around the
+ * repetitions and the paired shares of both bounds. */
+static void add_bound(cJSON *rec, const bench_result *r, double bytes_per_token) {
+    const int n = r->reps + 1;
+    const double bw = mean_of(r->probe_bw, n), wbw = mean_of(r->weights_bw, n);
+    cJSON_AddNumberToObject(rec, "bytes_per_token", bytes_per_token);
+    cJSON_AddNumberToObject(rec, "read_bandwidth", bw);
+    cJSON_AddItemToObject(rec, "samples_read_bandwidth", number_array(r->probe_bw, n));
+    cJSON_AddNumberToObject(rec, "bandwidth_bound_ts", bw / bytes_per_token);
+    cJSON_AddNumberToObject(rec, "pct_of_bound", pct_of_bound(r, r->probe_bw, bytes_per_token));
+    cJSON_AddNumberToObject(rec, "weights_read_bandwidth", wbw);
+    cJSON_AddItemToObject(rec, "samples_weights_read_bandwidth", number_array(r->weights_bw, n));
+    cJSON_AddNumberToObject(rec, "pct_of_weights_bound", pct_of_bound(r, r->weights_bw, bytes_per_token));
+}
+
+static void probe_bandwidth(const olmoe_model *m, int threads, bench_result *r, int i) {
+    r->probe_bw[i] = olmoe_read_bandwidth(threads);
+    r->weights_bw[i] = olmoe_model_read_bandwidth(m, threads);
+}
+
+/* pp, then tg, each o->reps times; tg (one sequence) between probes. */
+static int run_tests(const bench_opts *o, olmoe_model *m, olmoe_context **ctx, const int32_t *ids, int n_ctx,
+                     bench_result res[2]) {
+    for (int k = 0; k < 2; k++) {
+        bench_result *r = &res[k];
+        if (r->n_prompt + r->n_gen == 0) continue;
+        r->ns = calloc((size_t)o->reps, sizeof(double));
+        if (r->n_gen && r->n_seq == 1) {
+            r->probe_bw = calloc((size_t)o->reps + 1, sizeof(double));
+            r->weights_bw = calloc((size_t)o->reps + 1, sizeof(double));
+            if (!r->probe_bw || !r->weights_bw) return report("memory");
+            probe_bandwidth(m, o->threads, r, 0);
+        }
+        if (!r->ns) return report("memory");
+        for (int i = 0; i < o->reps; i++) {
+            if (run_once(ctx, ids, n_ctx, r, &r->ns[i])) return 1;
+            if (r->probe_bw) probe_bandwidth(m, o->threads, r, i + 1);
+        }
+    }
+    return 0;
+}
+
+static void print_table(const bench_opts *o, const olmoe_model_info *info, const bench_result res[2],
+                        const struct rusage *ru) {
+    printf("| model | size | params | threads | test | t/s | %% of bandwidth bound |\n");
+    printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    const bench_result *tg = NULL;
+    for (int k = 0; k < 2; k++) {
+        const bench_result *r = &res[k];
+        if (!r->ns) continue;
+        double avg_ts, sd_ts, a, b;
+        stats(r, &avg_ts, &sd_ts, &a, &b);
+        char test[48], pct[32] = "";
+        snprintf(test, sizeof test, "%s%d", r->n_gen ? "tg" : "pp", r->n_gen ? r->n_gen : r->n_prompt);
+        if (r->n_seq > 1) snprintf(test + strlen(test), sizeof test - strlen(test), " x%d seqs", r->n_seq);
+        if (r->probe_bw) {
+            tg = r;
+            snprintf(pct, sizeof pct, "%.0f%%", pct_of_bound(r, r->probe_bw, (double)info->bytes_per_token));
+        }
+        printf("| %s %s | %.2f GiB | %.2f B | %d | %s | %.2f ± %.2f | %s |\n", info->architecture, info->dtype,
+               info->weight_bytes / 1073741824.0, info->n_params_total / 1e9, o->threads, test, avg_ts, sd_ts, pct);
+    }
+    printf("\nweights read per token %.1f MB; peak resident %.2f GiB\n", info->bytes_per_token / 1e6,
+           ru->ru_maxrss / 1048576.0);
+    if (!tg) return;
+    const double bpt = (double)info->bytes_per_token, bw = mean_of(tg->probe_bw, tg->reps + 1),
+                 wbw = mean_of(tg->weights_bw, tg->reps + 1);
+    printf("read bandwidth around the tg runs, %d threads: %.1f GB/s (bound %.1f tok/s); reading the model's "
+           "own weights: %.1f GB/s (bound %.1f tok/s, tg at %.0f%%)\n", o->threads, bw / 1e9, bw / bpt, wbw / 1e9,
+           wbw / bpt, pct_of_bound(tg, tg->weights_bw, bpt));
+}
+
 static int run(const bench_opts *o) {
     common_opts co = {.model = o->model, .threads = o->threads};
     olmoe_model *m = load_model("bench", &co);
     if (!m) return EXIT_RUNTIME;
     olmoe_model_info info;
     olmoe_model_get_info(m, &info);
-    /* The 256 MiB probe runs before the weights become resident, so that
-     * its buffer (freed again) does not add to the peak resident memory. */
-    const double bw = olmoe_read_bandwidth(o->threads);
     /* Every weight is readied (packed, mapped) before anything is timed, as
      * llama.cpp does while it loads; otherwise each expert's first use
      * (some first come up only during the tg runs) would be timed too. */
@@ -131,65 +233,36 @@ static int run(const bench_opts *o) {
     uint64_t rng = 0x2545F4914F6CDD1Dull;
     if (ids) random_tokens(ids, n_ctx, info.vocab_size, &rng);
     else rc = report("memory");
-    bench_result res[2] = {{o->n_prompt, 0, 1, NULL, o->reps}, {0, o->n_gen, o->n_seq, NULL, o->reps}};
+    bench_result res[2] = {{o->n_prompt, 0, 1, NULL, o->reps, NULL, NULL},
+                           {0, o->n_gen, o->n_seq, NULL, o->reps, NULL, NULL}};
     double warm;
     /* Warm-up: pages in the weights and wakes the threads. */
-    const bench_result warm_up = {8, 2, o->n_seq, NULL, 1};
+    const bench_result warm_up = {8, 2, o->n_seq, NULL, 1, NULL, NULL};
     if (!rc && run_once(ctx, ids, n_ctx, &warm_up, &warm)) rc = 1;
-    for (int k = 0; k < 2 && !rc; k++) {
-        if (res[k].n_prompt + res[k].n_gen == 0) continue;
-        res[k].ns = calloc((size_t)o->reps, sizeof(double));
-        for (int i = 0; i < o->reps && !rc; i++) rc = run_once(ctx, ids, n_ctx, &res[k], &res[k].ns[i]);
-    }
-    /* Peak memory of the runs themselves, before the weights are read again. */
+    if (!rc) rc = run_tests(o, m, ctx, ids, n_ctx, res);
+    /* Includes the probe's buffer (128 MiB, freed after each probe): the
+     * figure errs high, never low. */
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    /* The same loop over the model's own weights: a second denominator,
-     * the rate at which these bytes themselves arrive (bench/README.md). */
-    double wbw = rc ? 0 : olmoe_model_read_bandwidth(m, o->threads);
     if (!rc && o->json) {
         cJSON *arr = cJSON_CreateArray();
         for (int k = 0; k < 2; k++) {
             if (!res[k].ns) continue;
             cJSON *rec = record(o, &info, &res[k]);
-            if (res[k].n_gen && res[k].n_seq == 1) { /* the bound is for one sequence */
-                double avg_ts, sd, a, b;
-                stats(&res[k], &avg_ts, &sd, &a, &b);
-                cJSON_AddNumberToObject(rec, "bytes_per_token", (double)info.bytes_per_token);
-                cJSON_AddNumberToObject(rec, "read_bandwidth", bw);
-                cJSON_AddNumberToObject(rec, "bandwidth_bound_ts", bw / info.bytes_per_token);
-                cJSON_AddNumberToObject(rec, "pct_of_bound", 100 * avg_ts * info.bytes_per_token / bw);
-                cJSON_AddNumberToObject(rec, "weights_read_bandwidth", wbw);
-                cJSON_AddNumberToObject(rec, "pct_of_weights_bound", 100 * avg_ts * info.bytes_per_token / wbw);
-            }
+            if (res[k].probe_bw) add_bound(rec, &res[k], (double)info.bytes_per_token);
             cJSON_AddNumberToObject(rec, "peak_rss_bytes", (double)ru.ru_maxrss * 1024);
             cJSON_AddItemToArray(arr, rec);
         }
         json_print(arr);
         cJSON_Delete(arr);
     } else if (!rc) {
-        printf("| model | size | params | threads | test | t/s | %% of bandwidth bound |\n");
-        printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-        for (int k = 0; k < 2; k++) {
-            if (!res[k].ns) continue;
-            double avg_ts, sd_ts, a, b;
-            stats(&res[k], &avg_ts, &sd_ts, &a, &b);
-            char test[48], pct[32] = "";
-            snprintf(test, sizeof test, "%s%d", res[k].n_gen ? "tg" : "pp", res[k].n_gen ? res[k].n_gen : res[k].n_prompt);
-            if (res[k].n_seq > 1) snprintf(test + strlen(test), sizeof test - strlen(test), " x%d seqs", res[k].n_seq);
-            else if (res[k].n_gen) snprintf(pct, sizeof pct, "%.0f%%", 100 * avg_ts * info.bytes_per_token / bw);
-            printf("| %s %s | %.2f GiB | %.2f B | %d | %s | %.2f ± %.2f | %s |\n", info.architecture,
-                   info.dtype, info.weight_bytes / 1073741824.0, info.n_params_total / 1e9,
-                   o->threads, test, avg_ts, sd_ts, pct);
-        }
-        printf("\nweights read per token %.1f MB; measured read bandwidth %.1f GB/s with %d threads "
-               "-> bound %.1f tok/s; peak resident %.2f GiB\n", info.bytes_per_token / 1e6, bw / 1e9,
-               o->threads, bw / info.bytes_per_token, ru.ru_maxrss / 1048576.0);
-        printf("reading the model's own weights: %.1f GB/s -> bound %.1f tok/s\n", wbw / 1e9,
-               wbw / info.bytes_per_token);
+        print_table(o, &info, res, &ru);
     }
-    free(res[0].ns);
-    free(res[1].ns);
+    for (int k = 0; k < 2; k++) {
+        free(res[k].ns);
+        free(res[k].probe_bw);
+        free(res[k].weights_bw);
+    }
     free(ids);
     for (int k = 0; k < o->n_seq; k++) olmoe_context_free(ctx[k]);
     olmoe_model_free(m);

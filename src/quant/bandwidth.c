@@ -49,7 +49,10 @@ double read_bandwidth_of(const byte_range *r, int n_ranges, int n_threads, int p
     return best;
 }
 
-enum { PROBE_BYTES = 256 << 20 };
+/* Four times the development machine's 32 MiB L3, so no pass finds the
+ * previous one's lines in cache; small enough that olmoe bench can probe
+ * beside resident weights without the buffer weighing on peak memory. */
+enum { PROBE_BYTES = 128 << 20 };
 
 double olmoe_read_bandwidth(int n_threads) {
     if (n_threads < 1) n_threads = omp_get_max_threads();
