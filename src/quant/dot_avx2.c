@@ -245,8 +245,9 @@ AVX2_INLINE void q4_0_dot_tokens(int64_t n, const block_q4_0 *w, const char *a, 
                                               q4_0_pair_dot(lo, hi, ap), acc[(k) & 1][t]);   \
         }                                                                                    \
     } while (0)
+    prefetch_cursor pf = prefetch_start(w);
     for (; b + 8 <= nb; b += 8) {
-        prefetch_stream(w + b, 8 * sizeof *w);
+        prefetch_to(&pf, w + b + 8);
         __m256 dw8 = q4_0_scales8(w + b);
         PAIR(0, pair_scales(dw8, 0));
         PAIR(1, pair_scales(dw8, 1));
@@ -303,8 +304,9 @@ AVX2_INLINE void q4_0x8_dot_tokens(int64_t n, const block_q4_0x8 *w, const char 
         at[t] = (const block_q8_0s *)(a + (size_t)t * a_row);
         acc[t] = _mm256_setzero_ps();
     }
+    prefetch_cursor pf = prefetch_start(w);
     for (int64_t b = 0; b < n / QK4_0; b++) {
-        prefetch_stream(w + b, sizeof *w);
+        prefetch_to(&pf, w + b + 1);
         const __m256 dw = _mm256_cvtph_ps(load128(w[b].d));
         __m256i lo[4], hi[4];
         for (int g = 0; g < 4; g++) {
@@ -340,8 +342,9 @@ AVX2_INLINE void q8_0x8_dot_tokens(int64_t n, const block_q8_0x8 *w, const char 
         at[t] = (const block_q8_0s *)(a + (size_t)t * a_row);
         acc[t] = _mm256_setzero_ps();
     }
+    prefetch_cursor pf = prefetch_start(w);
     for (int64_t b = 0; b < n / QK8_0; b++) {
-        prefetch_stream(w + b, sizeof *w);
+        prefetch_to(&pf, w + b + 1);
         __m256i isum[MAX_NT];
         FOR_TOKENS(t) isum[t] = _mm256_setzero_si256();
         for (int g = 0; g < 8; g++) {
@@ -385,8 +388,9 @@ AVX2_INLINE void q8_0_dot_tokens(int64_t n, const block_q8_0 *w, const char *a, 
             acc[(i) & 1][t] = _mm256_fmadd_ps(d_of_t, l, acc[(i) & 1][t]);                             \
         }                                                                                              \
     } while (0)
+    prefetch_cursor pf = prefetch_start(w);
     for (; b + 4 <= nb; b += 4) {
-        prefetch_stream(w + b, 4 * sizeof *w);
+        prefetch_to(&pf, w + b + 4);
         __m128 dw = half4(w[b].d, w[b + 1].d, w[b + 2].d, w[b + 3].d);
         __m128 d[MAX_NT];
         FOR_TOKENS(t) d[t] = _mm_mul_ps(dw, _mm_loadu_ps(da[t] + b));
@@ -445,8 +449,9 @@ AVX2_INLINE void q4_K_dot_tokens(int64_t n, const block_q4_K *w, const char *a, 
         at[t] = (const block_q8_K *)(a + (size_t)t * a_row);
         acc[t] = acc_min[t] = _mm256_setzero_ps();
     }
+    prefetch_cursor pf = prefetch_start(w);
     for (int64_t b = 0; b < n / QK_K; b++) {
-        prefetch_stream(w + b, sizeof *w);
+        prefetch_to(&pf, w + b + 1);
         const __m128i sm = q4_K_scales_mins(&w[b]);
         const __m256i mins2 = _mm256_cvtepu8_epi16(
             _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
@@ -512,8 +517,9 @@ AVX2_INLINE void q6_K_dot_tokens(int64_t n, const block_q6_K *w, const char *a, 
         at[t] = (const block_q8_K *)(a + (size_t)t * a_row);
         acc[t] = _mm256_setzero_ps();
     }
+    prefetch_cursor pf = prefetch_start(w);
     for (int64_t b = 0; b < n / QK_K; b++) {
-        prefetch_stream(w + b, sizeof *w);
+        prefetch_to(&pf, w + b + 1);
         __m256i sc16 = _mm256_cvtepi8_epi16(load128(w[b].scales)); /* group g in word g */
         __m256i sumi[MAX_NT];
         FOR_TOKENS(t) {

@@ -248,11 +248,12 @@ void quant_dot_tokens_q4_0x8_neon(int64_t n, const void *wv, const void *av, siz
                                   float *y, int64_t y_stride) {
     const block_q4_0x8 *w = wv;
     const uint8x16_t low4 = vdupq_n_u8(0xF);
+    prefetch_cursor pf = prefetch_start(w);
     for (int t = 0; t < n_tok; t++) {
         const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
         float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
         for (int64_t b = 0; b < n / QK4_0; b++) {
-            prefetch_stream(w + b, sizeof *w);
+            prefetch_to(&pf, w + b + 1);
             int32_t q[8];
             memcpy(q, a[b].qs, sizeof q);
             int32x4_t isum[2];

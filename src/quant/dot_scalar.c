@@ -92,11 +92,12 @@ float quant_dot_q8_0_scalar(int64_t n, const void *wv, const void *av) {
 void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, size_t a_row, int n_tok,
                                     float *y, int64_t y_stride) {
     const block_q4_0x8 *w = wv;
+    prefetch_cursor pf = prefetch_start(w);
     for (int t = 0; t < n_tok; t++) {
         const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
         float acc[8] = {0};
         for (int64_t b = 0; b < n / QK4_0; b++) {
-            prefetch_stream(w + b, sizeof *w);
+            prefetch_to(&pf, w + b + 1);
             for (int j = 0; j < 8; j++) {
                 int isum = -a[b].sum8;
                 for (int g = 0; g < 4; g++)
@@ -116,11 +117,12 @@ void quant_dot_tokens_q4_0x8_scalar(int64_t n, const void *wv, const void *av, s
 void quant_dot_tokens_q8_0x8_scalar(int64_t n, const void *wv, const void *av, size_t a_row, int n_tok,
                                     float *y, int64_t y_stride) {
     const block_q8_0x8 *w = wv;
+    prefetch_cursor pf = prefetch_start(w);
     for (int t = 0; t < n_tok; t++) {
         const block_q8_0s *a = (const block_q8_0s *)((const char *)av + (size_t)t * a_row);
         float acc[8] = {0};
         for (int64_t b = 0; b < n / QK8_0; b++) {
-            prefetch_stream(w + b, sizeof *w);
+            prefetch_to(&pf, w + b + 1);
             for (int j = 0; j < 8; j++) {
                 int isum = 0;
                 for (int g = 0; g < 8; g++)
