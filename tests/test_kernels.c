@@ -530,6 +530,43 @@ static int read_xor64_ok(void) {
     return ok;
 }
 
+/* quantize_activations_q8_0 (the instruction set in use) against the
+ * scalar quantize_row_q8_0, byte for byte: random rows, and blocks whose
+ * scale is exactly 1 so that x·(1/d) lands on halves (2.5 -> 3, -2.5 -> -3:
+ * away from zero, not to even), an all-zero block and one of denormals.
+ * (Not a block whose largest value is itself denormal: 1/d overflows to
+ * infinity there, in ggml's formula as in ours, and the levels are
+ * whatever converting infinity to an integer gives.) */
+static void test_quantize_activations(void) {
+    enum { N = 4096 };
+    static float x[N];
+    static block_q8_0 want[N / QK8_0 + 1], got[N / QK8_0 + 1]; /* + 1: nothing written past n */
+    rng_seed(7);
+    rng_floats(x, N);
+    for (int j = 0; j < QK8_0; j++) { /* block 1: amax 127, d = 1 */
+        x[QK8_0 + j] = j == 0 ? 127.0f : (float)(j % 2 ? 1 : -1) * ((float)rng_int(0, 125) + 0.5f);
+        x[2 * QK8_0 + j] = 0.0f;
+        x[3 * QK8_0 + j] = j == 0 ? 1e-30f : (float)(j - 16) * 1e-40f; /* denormals, normal scale */
+    }
+    const int64_t sizes[] = {N, QK8_0, 3 * QK8_0};
+    for (int si = 0; si < 3; si++) {
+        const int64_t n = sizes[si], nb = n / QK8_0;
+        memset(got, 0xAA, sizeof got);
+        quantize_row_q8_0(x, want, n);
+        quantize_activations_q8_0(x, got, n);
+        int bad = 0;
+        for (int64_t b = 0; b < nb; b++) bad += memcmp(&want[b], &got[b], sizeof want[b]) != 0;
+        CHECK_MSG(bad == 0, "%s: %d of %d Q8_0 blocks differ from quantize_row_q8_0 (n %d)", quant_isa(), bad,
+                  (int)nb, (int)n);
+        CHECK_MSG(got[nb].d == 0xAAAA, "wrote past %d blocks", (int)nb);
+    }
+    /* The ties themselves: 127 -> 127 and each ±(k + 0.5) -> ±(k + 1). */
+    CHECK_INT_EQ(want[1].qs[0], 127);
+    int ties = 0;
+    for (int j = 1; j < QK8_0; j++) ties += want[1].qs[j] == (int)(x[QK8_0 + j] + (x[QK8_0 + j] > 0 ? 0.5f : -0.5f));
+    CHECK_INT_EQ(ties, QK8_0 - 1);
+}
+
 int main(int argc, char **argv) {
     if (getenv("OLMOE_TEST_KERNELS_CHILD")) return strcmp(quant_isa(), "scalar") == 0 && read_xor64_ok() ? 0 : 1;
     CHECK_MSG(read_xor64_ok(), "read_xor64 (%s) differs from a plain XOR", quant_isa());
@@ -540,6 +577,7 @@ int main(int argc, char **argv) {
     test_dot_sensitivity();
     test_dot_tokens();
     test_attention_rows();
+    test_quantize_activations();
     if (argc > 0) test_env_override(argv[0]);
     return check_report("test_kernels");
 }

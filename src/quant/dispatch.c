@@ -35,6 +35,10 @@ DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0x8_scalar)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0x8_scalar)
 #if defined(__x86_64__)
 DECLARE_DOTS(avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_f32_avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_f16_avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_bf16_avx2)
+void quant_quantize_q8_0_avx2(const float *x, block_q8_0 *y, int64_t n);
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0x8_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0_avx2)
@@ -88,17 +92,17 @@ BLOCK_ROWS(q6_K, block_q6_K)
 
 /* ---- tables ---- */
 
-/* The dot_tokens entries (kernels.h) of Q4_0, Q8_0, Q4_K, Q6_K and of the
- * interleaved Q4_0X8 and Q8_0X8; NULL where an instruction set has none
- * (for an interleaved type: no kernel, so weights stay as the file has
- * them, see lookup()). pf: the
+/* The dot_tokens entries (kernels.h) of the float types (float_tokens(f32)
+ * etc.), Q4_0, Q8_0, Q4_K, Q6_K and of the interleaved Q4_0X8 and Q8_0X8;
+ * NULL where an instruction set has none (for an interleaved type: no
+ * kernel, so weights stay as the file has them, see lookup()). pf: the
  * row-major kernels prefetch the weights they stream (kernels.h); the
  * interleaved ones always do (one call streams 9 KiB of eight rows). */
-#define TABLE(isa, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, q8_0x8_tokens, pf)                                                  \
+#define TABLE(isa, float_tokens, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, q8_0x8_tokens, pf) \
     {                                                                                                       \
-        {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, NULL, 0, 0},                  \
-        {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, NULL, 0, 0},                  \
-        {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa, NULL, 0, 0},              \
+        {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, float_tokens(f32), 0, pf},      \
+        {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, float_tokens(f16), 0, pf},      \
+        {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa, float_tokens(bf16), 0, pf}, \
         {TYPE_Q4_0, TYPE_Q8_0X2, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa, q4_0_tokens, 0, pf},    \
         {TYPE_Q8_0, TYPE_Q8_0R, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, q8_0_tokens, 0, pf},             \
         {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa, q4_K_tokens, 0, pf},      \
@@ -108,15 +112,19 @@ BLOCK_ROWS(q6_K, block_q6_K)
     }
 enum { N_WEIGHT_TYPES = 9 };
 
+/* float_tokens(type): the float types' dot_tokens, or NULL. */
+#define NO_TOKENS(type) NULL
+#define AVX2_TOKENS(type) quant_dot_tokens_##type##_avx2
 static const quant_ops scalar_ops[N_WEIGHT_TYPES] =
-    TABLE(scalar, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, quant_dot_tokens_q8_0x8_scalar, 0);
+    TABLE(scalar, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, quant_dot_tokens_q8_0x8_scalar, 0);
 #if defined(__x86_64__)
 static const quant_ops avx2_ops[N_WEIGHT_TYPES] =
-    TABLE(avx2, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q8_0_avx2, quant_dot_tokens_q4_K_avx2,
+    TABLE(avx2, AVX2_TOKENS, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q8_0_avx2, quant_dot_tokens_q4_K_avx2,
           quant_dot_tokens_q6_K_avx2, quant_dot_tokens_q4_0x8_avx2, quant_dot_tokens_q8_0x8_avx2, 1);
 #endif
 #if defined(__aarch64__)
-static const quant_ops neon_ops[N_WEIGHT_TYPES] = TABLE(neon, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, NULL, 0);
+static const quant_ops neon_ops[N_WEIGHT_TYPES] =
+    TABLE(neon, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, NULL, 0);
 #endif
 
 typedef struct {
@@ -127,18 +135,21 @@ typedef struct {
     void (*weighted_rows)(int64_t n, const float *w, const float *rows, int64_t stride,
                           int64_t n_rows, float *out);
     uint64_t (*read_xor64)(const uint64_t *p, size_t n);
+    void (*quantize_q8_0)(const float *x, block_q8_0 *y, int64_t n); /* activations */
 } isa_entry;
 
 /* Best first. */
 static const isa_entry isas[] = {
 #if defined(__x86_64__)
-    {"avx2", avx2_ops, quant_dot_rows_f32_avx2, quant_weighted_rows_f32_avx2, quant_read_xor64_avx2},
+    {"avx2", avx2_ops, quant_dot_rows_f32_avx2, quant_weighted_rows_f32_avx2, quant_read_xor64_avx2,
+     quant_quantize_q8_0_avx2},
 #endif
 #if defined(__aarch64__)
-    {"neon", neon_ops, quant_dot_rows_f32_neon, quant_weighted_rows_f32_neon, quant_read_xor64_neon},
+    {"neon", neon_ops, quant_dot_rows_f32_neon, quant_weighted_rows_f32_neon, quant_read_xor64_neon,
+     quantize_row_q8_0},
 #endif
     {"scalar", scalar_ops, quant_dot_rows_f32_scalar, quant_weighted_rows_f32_scalar,
-     quant_read_xor64_scalar},
+     quant_read_xor64_scalar, quantize_row_q8_0},
 };
 enum { N_ISA = sizeof isas / sizeof isas[0] };
 
@@ -196,6 +207,8 @@ void vec_weighted_rows_f32(int64_t n, const float *w, const float *rows, int64_t
 }
 
 uint64_t read_xor64(const uint64_t *p, size_t n) { return choose()->read_xor64(p, n); }
+
+void quantize_activations_q8_0(const float *x, block_q8_0 *y, int64_t n) { choose()->quantize_q8_0(x, y, n); }
 
 const quant_ops *quant_ops_for_isa(tensor_type t, const char *isa) {
     for (int i = 0; i < N_ISA; i++)

@@ -66,34 +66,64 @@ AVX2_INLINE float load1(const void *w, int64_t i, int kind) {
     }
 }
 
-/* Four accumulators of eight lanes; the tail is scalar. */
-AVX2_INLINE float float_dot(int64_t n, const void *w, const float *a, int kind) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+/* Float weights against NT float tokens (NT <= 2: eight accumulators and
+ * four weight vectors fill the sixteen registers). Each token's sum: four
+ * accumulators of eight lanes over 32-element steps, then eight elements
+ * at a time into the first, then a scalar tail; vec_dot is the one-token
+ * case, so both give the same floats. The weights are widened once for
+ * both tokens and asked for ahead as they stream (kernels.h). */
+AVX2_INLINE void float_dot_tokens(int64_t n, const void *w, const char *a, size_t a_row, float *out,
+                                  int64_t out_stride, const int NT, const int kind) {
+    const size_t w_size = kind == W_F32 ? sizeof(float) : sizeof(uint16_t);
+    const float *at[2];
+    __m256 s[2][4];
+    for (int t = 0; t < NT; t++) {
+        at[t] = (const float *)(a + (size_t)t * a_row);
+        for (int k = 0; k < 4; k++) s[t][k] = _mm256_setzero_ps();
+    }
+    prefetch_cursor pf = prefetch_start(w);
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(load8(w, i, kind), _mm256_loadu_ps(a + i), s0);
-        s1 = _mm256_fmadd_ps(load8(w, i + 8, kind), _mm256_loadu_ps(a + i + 8), s1);
-        s2 = _mm256_fmadd_ps(load8(w, i + 16, kind), _mm256_loadu_ps(a + i + 16), s2);
-        s3 = _mm256_fmadd_ps(load8(w, i + 24, kind), _mm256_loadu_ps(a + i + 24), s3);
+        prefetch_to(&pf, (const char *)w + (size_t)(i + 32) * w_size);
+        for (int k = 0; k < 4; k++) {
+            const __m256 wk = load8(w, i + 8 * k, kind);
+            for (int t = 0; t < NT; t++) s[t][k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(at[t] + i + 8 * k), s[t][k]);
+        }
     }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load8(w, i, kind), _mm256_loadu_ps(a + i), s0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) sum += load1(w, i, kind) * a[i];
-    return sum;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 wk = load8(w, i, kind);
+        for (int t = 0; t < NT; t++) s[t][0] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(at[t] + i), s[t][0]);
+    }
+    for (int t = 0; t < NT; t++) {
+        float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(s[t][0], s[t][1]), _mm256_add_ps(s[t][2], s[t][3])));
+        for (int64_t j = i; j < n; j++) sum += load1(w, j, kind) * at[t][j];
+        out[t * out_stride] = sum;
+    }
 }
 
-AVX2 float quant_dot_f32_avx2(int64_t n, const void *w, const void *a) {
-    return float_dot(n, w, a, W_F32);
-}
-AVX2 float quant_dot_f16_avx2(int64_t n, const void *w, const void *a) {
-    return float_dot(n, w, a, W_F16);
-}
-AVX2 float quant_dot_bf16_avx2(int64_t n, const void *w, const void *a) {
-    return float_dot(n, w, a, W_BF16);
+AVX2_INLINE float float_dot(int64_t n, const void *w, const float *a, int kind) {
+    float out;
+    float_dot_tokens(n, w, (const char *)a, 0, &out, 1, 1, kind);
+    return out;
 }
 
-/* Four rows at a time share each load of x; their four sums are reduced
- * together. */
+#define FLOAT_DOTS(type, kind)                                                                              \
+    AVX2 float quant_dot_##type##_avx2(int64_t n, const void *w, const void *a) {                           \
+        return float_dot(n, w, a, kind);                                                                    \
+    }                                                                                                       \
+    AVX2 void quant_dot_tokens_##type##_avx2(int64_t n, const void *w, const void *a, size_t a_row, int n_tok, \
+                                             float *y, int64_t y_stride) {                                  \
+        int t = 0;                                                                                          \
+        for (; t + 2 <= n_tok; t += 2)                                                                      \
+            float_dot_tokens(n, w, (const char *)a + (size_t)t * a_row, a_row, y + t * y_stride, y_stride, 2, kind); \
+        if (t < n_tok)                                                                                      \
+            float_dot_tokens(n, w, (const char *)a + (size_t)t * a_row, a_row, y + t * y_stride, y_stride, 1, kind); \
+    }
+FLOAT_DOTS(f32, W_F32)
+FLOAT_DOTS(f16, W_F16)
+FLOAT_DOTS(bf16, W_BF16)
+#undef FLOAT_DOTS
+
 /* Four 256-bit loads in flight per step. */
 AVX2 uint64_t quant_read_xor64_avx2(const uint64_t *p, size_t n) {
     __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
@@ -108,6 +138,47 @@ AVX2 uint64_t quant_read_xor64_avx2(const uint64_t *p, size_t n) {
     return (uint64_t)_mm_cvtsi128_si64(y) ^ (uint64_t)_mm_extract_epi64(y, 1);
 }
 
+/* ---- activation quantization ---- */
+
+AVX2_INLINE float hmax_ps(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+/* quantize_row_q8_0 (formats.c) byte for byte: the same amax, scale and
+ * f16 rounding, and x·(1/d) rounded half away from zero as its
+ * round_half_away does it (truncate, then ±1 where the exact remainder
+ * reaches ±0.5; _mm256_round_ps has no such mode). */
+AVX2 void quant_quantize_q8_0_avx2(const float *x, block_q8_0 *y, int64_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)), one = _mm256_set1_ps(1.0f);
+    const __m256 half = _mm256_set1_ps(0.5f), minus_half = _mm256_set1_ps(-0.5f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < n / QK8_0; b++, x += QK8_0) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            m = _mm256_max_ps(m, _mm256_and_ps(v[i], abs_mask));
+        }
+        const float d = hmax_ps(m) / 127, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = f32_to_f16(d);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+            const __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), r = _mm256_sub_ps(s, t);
+            const __m256 up = _mm256_and_ps(_mm256_cmp_ps(r, half, _CMP_GE_OQ), one);
+            const __m256 down = _mm256_and_ps(_mm256_cmp_ps(r, minus_half, _CMP_LE_OQ), one);
+            q[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down));
+        }
+        /* The packs work within 128-bit lanes: the 4-byte groups come out
+         * as q0 q1 q2 q3 (elements 0-3 of each), then elements 4-7. */
+        const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(bytes, order));
+    }
+}
+
+/* Four rows at a time share each load of x; their four sums are reduced
+ * together. */
 AVX2 void quant_dot_rows_f32_avx2(int64_t n, const float *x, const float *rows, int64_t stride,
                                   int64_t n_rows, float *out) {
     int64_t j = 0;

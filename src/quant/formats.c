@@ -13,6 +13,7 @@
 
 #include <math.h>
 
+#include "quant/kernels.h"
 #include "quant/types.h"
 
 /* Never fuse a*b+c into one FMA, even where the target has FMA and the
@@ -130,10 +131,13 @@ static void pack_placed(const block_q8_0 *x, void *y, int64_t n, place_fn place)
 }
 
 static void quantize_placed(const float *x, void *y, int64_t n, place_fn place) {
-    for (int64_t b = 0; b < n / QK8_0; b++) {
-        block_q8_0 q;
-        quantize_row_q8_0(x + b * QK8_0, &q, QK8_0);
-        place(&q, y, b, n / QK8_0);
+    enum { CHUNK = 64 };
+    block_q8_0 q[CHUNK];
+    const int64_t nb = n / QK8_0;
+    for (int64_t b0 = 0; b0 < nb; b0 += CHUNK) {
+        const int64_t k = nb - b0 < CHUNK ? nb - b0 : CHUNK;
+        quantize_activations_q8_0(x + b0 * QK8_0, q, k * QK8_0); /* SIMD where there is */
+        for (int64_t b = 0; b < k; b++) place(&q[b], y, b0 + b, nb);
     }
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quant/blocks.h"
 #include "quant/types.h"
 
 typedef struct {
@@ -94,6 +95,12 @@ void vec_weighted_rows_f32(int64_t n, const float *w, const float *rows, int64_t
  * probe of olmoe bench, so that the bound it reports is what this machine
  * can actually stream, not what narrow loads reach. */
 uint64_t read_xor64(const uint64_t *p, size_t n);
+
+/* Q8_0 blocks of the n floats at x (n a multiple of 32), byte for byte
+ * quantize_row_q8_0's (formats.h) with the instruction set quant_ops_for()
+ * uses: how activations are quantized on their way into the kernels
+ * (every token of every product: serial work between the parallel ones). */
+void quantize_activations_q8_0(const float *x, block_q8_0 *y, int64_t n);
 
 /* The instruction set quant_ops_for() uses. */
 const char *quant_isa(void);

@@ -20,7 +20,7 @@ static void quantize_activations(tensor_type t, const float *x, void *dst, int64
     else if (t == TYPE_Q8_0X2) quantize_row_q8_0x2(x, dst, n);
     else if (t == TYPE_Q8_0R) quantize_row_q8_0r(x, dst, n);
     else if (t == TYPE_Q8_0S) quantize_row_q8_0s(x, dst, n);
-    else quantize_row_q8_0(x, dst, n);
+    else quantize_activations_q8_0(x, dst, n);
 }
 
 /* Work is cut into tiles of ROWS output rows (a multiple of every
