@@ -567,6 +567,39 @@ static void test_quantize_activations(void) {
     CHECK_INT_EQ(ties, QK8_0 - 1);
 }
 
+/* vec_silu_mul (the instruction set in use) against silu in double: within
+ * a few ulp over [-80, 80] (a sweep, then random values, and a length that
+ * leaves a tail); beyond, where e^-x over- or underflows, x·up and ~0. */
+static void test_silu_mul(void) {
+    enum { N = 20003 };
+    static float g[N], up[N], x[N];
+    rng_seed(11);
+    for (int i = 0; i < N; i++) {
+        x[i] = i < N / 2 ? -80.0f + 160.0f * (float)i / (N / 2) : 80.0f * rng_sym() * rng_unit();
+        up[i] = 2 * rng_sym();
+        g[i] = x[i];
+    }
+    vec_silu_mul(N, g, up);
+    double worst = 0;
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        const double want = (double)x[i] / (1.0 + exp(-(double)x[i])) * up[i];
+        const double err = fabs(g[i] - want) / (fabs(want) + 1e-37);
+        worst = err > worst ? err : worst;
+        bad += !(err <= 4e-7);
+    }
+    CHECK_MSG(bad == 0, "%s: silu off by more than 4e-7 (relative) at %d of %d points, worst %.3g", quant_isa(), bad,
+              N, worst);
+    float big[8] = {100.0f, -100.0f, 1000.0f, -1000.0f, 88.5f, -88.5f, 1e30f, -1e30f}, ones[8];
+    for (int i = 0; i < 8; i++) ones[i] = 1.0f;
+    vec_silu_mul(8, big, ones); /* eight: the vector body, not the tail */
+    for (int i = 0; i < 8; i += 2) {
+        CHECK_MSG(big[i] == (i == 0 ? 100.0f : i == 2 ? 1000.0f : i == 4 ? 88.5f : 1e30f), "silu(big %d) = %g", i, big[i]);
+        CHECK_MSG(fabsf(big[i + 1]) < 1e-30f, "silu(-big %d) = %g", i, big[i + 1]);
+    }
+    printf("silu (%s): worst relative error %.3g\n", quant_isa(), worst);
+}
+
 int main(int argc, char **argv) {
     if (getenv("OLMOE_TEST_KERNELS_CHILD")) return strcmp(quant_isa(), "scalar") == 0 && read_xor64_ok() ? 0 : 1;
     CHECK_MSG(read_xor64_ok(), "read_xor64 (%s) differs from a plain XOR", quant_isa());
@@ -578,6 +611,7 @@ int main(int argc, char **argv) {
     test_dot_tokens();
     test_attention_rows();
     test_quantize_activations();
+    test_silu_mul();
     if (argc > 0) test_env_override(argv[0]);
     return check_report("test_kernels");
 }

@@ -226,3 +226,8 @@ void quant_weighted_rows_f32_scalar(int64_t n, const float *w, const float *rows
     for (int64_t j = 0; j < n_rows; j++)
         for (int64_t i = 0; i < n; i++) out[i] += w[j] * rows[j * stride + i];
 }
+
+/* The reference the SIMD versions are held to: libm's expf. */
+void quant_silu_mul_scalar(int64_t n, float *gate, const float *up) {
+    for (int64_t i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}

@@ -102,6 +102,12 @@ uint64_t read_xor64(const uint64_t *p, size_t n);
  * (every token of every product: serial work between the parallel ones). */
 void quantize_activations_q8_0(const float *x, block_q8_0 *y, int64_t n);
 
+/* gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i] for
+ * i < n (SwiGLU's product), with the instruction set quant_ops_for() uses:
+ * libm's expf in the scalar reference, a polynomial within 2 ulp of it in
+ * the AVX2 one (a call to expf per element cannot be vectorized). */
+void vec_silu_mul(int64_t n, float *gate, const float *up);
+
 /* The instruction set quant_ops_for() uses. */
 const char *quant_isa(void);
 
