@@ -162,13 +162,13 @@ static int run_tests(const bench_opts *o, olmoe_model *m, olmoe_context **ctx, c
         bench_result *r = &res[k];
         if (r->n_prompt + r->n_gen == 0) continue;
         r->ns = calloc((size_t)o->reps, sizeof(double));
+        if (!r->ns) return report("memory");
         if (r->n_gen && r->n_seq == 1) {
             r->probe_bw = calloc((size_t)o->reps + 1, sizeof(double));
             r->weights_bw = calloc((size_t)o->reps + 1, sizeof(double));
             if (!r->probe_bw || !r->weights_bw) return report("memory");
             probe_bandwidth(m, o->threads, r, 0);
         }
-        if (!r->ns) return report("memory");
         for (int i = 0; i < o->reps; i++) {
             if (run_once(ctx, ids, n_ctx, r, &r->ns[i])) return 1;
             if (r->probe_bw) probe_bandwidth(m, o->threads, r, i + 1);
