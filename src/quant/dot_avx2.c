@@ -15,7 +15,7 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
-#include <math.h>
+#include <math.h> /* INFINITY */
 
 #include "quant/blocks.h"
 #include "quant/kernels.h"
@@ -201,8 +201,10 @@ AVX2_INLINE __m256 exp_ps(__m256 x_in) {
                             _mm256_cmp_ps(x_in, _mm256_set1_ps(88.72f), _CMP_GT_OQ));
 }
 
-/* gate = gate / (1 + e^-gate) * up, eight at a time; the tail as the
- * scalar reference does it. */
+void quant_silu_mul_scalar(int64_t n, float *gate, const float *up); /* dot_scalar.c */
+
+/* gate = gate / (1 + e^-gate) * up, eight at a time; the tail by the
+ * scalar reference. */
 AVX2 void quant_silu_mul_avx2(int64_t n, float *gate, const float *up) {
     const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
     int64_t i = 0;
@@ -211,7 +213,7 @@ AVX2 void quant_silu_mul_avx2(int64_t n, float *gate, const float *up) {
         const __m256 e = exp_ps(_mm256_xor_ps(g, sign));
         _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
     }
-    for (; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    quant_silu_mul_scalar(n - i, gate + i, up + i);
 }
 
 /* Four rows at a time share each load of x; their four sums are reduced
