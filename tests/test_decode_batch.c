@@ -177,6 +177,23 @@ static void errors(olmoe_model *m, olmoe_model *other) {
     olmoe_context_free(o);
 }
 
+/* Attention shares its work two ways (model/attention.c): by (token, block
+ * of cached keys) when few tokens come, by token when many do. A 50-token
+ * prompt in a 64-position context takes the second way, the same tokens
+ * one at a time the first: the last logits must be the same bits. */
+static void attention_paths(olmoe_model *m) {
+    const int V = olmoe_vocab_size(m), L = 50;
+    int32_t *p = make_prompt(L, V, 41);
+    olmoe_context *whole = new_ctx(m, 64, 0), *steps = new_ctx(m, 64, 0);
+    CHECK(olmoe_decode(whole, p, L, 0) == OLMOE_OK);
+    for (int k = 0; k < L; k++) CHECK(olmoe_decode(steps, p + k, 1, 0) == OLMOE_OK);
+    CHECK_MSG(!memcmp(olmoe_get_logits(whole, -1), olmoe_get_logits(steps, -1), (size_t)V * sizeof(float)),
+              "a %d-token prompt decoded at once and token by token: different logits", L);
+    olmoe_context_free(whole);
+    olmoe_context_free(steps);
+    free(p);
+}
+
 static olmoe_model *load(const char *path) {
     olmoe_model *m = NULL;
     olmoe_model_params mp = olmoe_model_default_params();
@@ -201,6 +218,8 @@ int main(int argc, char **argv) {
     }
     if (!tiny || !olmo2) return check_report("test_decode_batch");
     mixed_prompt_and_token(tiny);
+    attention_paths(tiny);
+    attention_paths(olmo2);
     errors(tiny, olmo2);
 
     /* Quantized weights: the multi-token kernels must give each token the

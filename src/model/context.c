@@ -61,10 +61,15 @@ static olmoe_status alloc_scratch(olmoe_context *ctx) {
     s->router = malloc(B * E * sizeof(float));
     s->expert_of = malloc(B * K * sizeof(int));
     s->weight_of = malloc(B * K * sizeof(float));
-    s->scores = malloc((size_t)ctx->n_threads * ctx->n_ctx * sizeof(float));
+    /* Attention's partials: room for two tokens' blocks at full context
+     * (decoding); longer batches merge as they go (model/attention.c). */
+    const size_t partial = (size_t)c->n_heads * (size_t)(c->head_dim + 2);
+    s->att_cap = 2 * ((ctx->n_ctx + ATTN_BLOCK - 1) / ATTN_BLOCK);
+    s->att_parts = malloc((size_t)s->att_cap * partial * sizeof(float));
+    s->att_thread = malloc((size_t)ctx->n_threads * ((size_t)c->n_heads * ATTN_BLOCK + 2 * partial) * sizeof(float));
     s->inv_freq = malloc((size_t)c->head_dim / 2 * sizeof(double));
     if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->tmp || !s->ffn || !s->gate ||
-        !s->up || !s->gathered || !s->expert_out || !s->pair_token || !s->pair_weight || !s->router || !s->expert_of || !s->weight_of || !s->scores ||
+        !s->up || !s->gathered || !s->expert_out || !s->pair_token || !s->pair_weight || !s->router || !s->expert_of || !s->weight_of || !s->att_parts || !s->att_thread ||
         !s->inv_freq)
         return olmoe_fail(OLMOE_ERR_NOMEM, "out of memory allocating the forward buffers");
     rope_frequencies(c, s->inv_freq);
@@ -75,7 +80,7 @@ static void free_scratch(forward_scratch *s) {
     void *all[] = {s->x,    s->xn,  s->q,        s->k,      s->v,         s->att,
                    s->tmp,  s->ffn, s->gate,     s->up,     s->gathered,  s->router,
                    s->expert_out, s->pair_token, s->pair_weight,
-                   s->expert_of, s->weight_of, s->scores, s->inv_freq};
+                   s->expert_of, s->weight_of, s->att_parts, s->att_thread, s->inv_freq};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
@@ -174,7 +179,7 @@ olmoe_status olmoe_decode(olmoe_context *ctx, const int32_t *tokens, size_t n_to
 }
 
 /* Validates a batch; returns the context whose scratch runs it (the one
- * with the longest cache, since attention scores need room for it). */
+ * with the longest cache, since attention's buffers need room for it). */
 static olmoe_status check_batch(olmoe_context *const *ctxs, const int32_t *const *tokens,
                                 const size_t *n_tokens, int n_seqs, olmoe_context **runner) {
     if (n_seqs < 1 || !ctxs || !tokens || !n_tokens)

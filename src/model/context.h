@@ -8,6 +8,10 @@
 /* Tokens processed together in one forward step; larger inputs are split. */
 #define FORWARD_CHUNK 256
 
+/* Attention reads the cache a block of this many positions at a time
+ * (model/attention.c). */
+#define ATTN_BLOCK 16
+
 typedef struct {
     float *x;      /* [B, D]    residual stream */
     float *xn;     /* [B, D]    normalised input of a block */
@@ -25,7 +29,9 @@ typedef struct {
     float *router; /* [B, E] */
     int *expert_of;  /* [B, top_k] chosen experts */
     float *weight_of; /* [B, top_k] their mixing weights */
-    float *scores; /* [threads, n_ctx] attention scores */
+    float *att_parts;  /* [att_cap, H*(hd+2)] attention's partials of key blocks */
+    int att_cap;
+    float *att_thread; /* [threads, H*ATTN_BLOCK + 2*H*(hd+2)] a block's scores, two partials */
     double *inv_freq; /* [hd/2] RoPE frequencies */
 } forward_scratch;
 
@@ -54,7 +60,12 @@ typedef struct {
 /* Runs tokens [0, T) (T <= FORWARD_CHUNK), each at its place, through all
  * layers using ctx's scratch and threads; leaves the final hidden states
  * (after the last norm) in ctx->s.xn. The tokens' contexts must share ctx's
- * model and have n_ctx <= ctx->n_ctx (the attention scores' buffer). */
+ * model and have n_ctx <= ctx->n_ctx (attention's buffers are sized by it). */
 void forward_chunk(olmoe_context *ctx, const int32_t *tokens, const token_place *place, int T);
+
+/* ctx->s.att = softmax(q·Kᵀ/√hd)·V for T tokens at their places, with q in
+ * ctx->s.q and their keys and values of `layer` already cached
+ * (model/attention.c). */
+void attend(olmoe_context *ctx, int layer, const token_place *place, int T);
 
 #endif

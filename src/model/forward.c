@@ -78,32 +78,6 @@ static float *cache_row(float *cache, const token_place *p, int layer, int kv_di
     return cache + ((size_t)layer * p->ctx->n_ctx + p->pos) * kv_dim;
 }
 
-/* Causal attention for T new tokens whose k/v are already in their caches. */
-static void attend(olmoe_context *ctx, int layer, const token_place *place, int T) {
-    const model_config *c = &ctx->model->cfg;
-    forward_scratch *s = &ctx->s;
-    const int hd = c->head_dim, H = c->n_heads, group = c->n_heads / c->n_kv_heads;
-    const int kv_dim = c->n_kv_heads * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for num_threads(ctx->n_threads) schedule(dynamic, 1)
-    for (int th = 0; th < T * H; th++) {
-        int t = th / H, h = th % H, kvh = h / group;
-        const token_place *p = &place[t];
-        int n_keys = p->pos + 1;
-        const float *kc = p->ctx->k_cache + (size_t)layer * p->ctx->n_ctx * kv_dim;
-        const float *vc = p->ctx->v_cache + (size_t)layer * p->ctx->n_ctx * kv_dim;
-        float *sc = s->scores + (size_t)omp_get_thread_num() * ctx->n_ctx;
-        const float *q = s->q + (size_t)t * H * hd + (size_t)h * hd;
-        /* scores = K·q over the cached keys, then softmax, then out = Σ p_j v_j
-         * (SIMD kernels: a plain loop's float reduction would stay scalar). */
-        vec_dot_rows_f32(hd, q, kc + (size_t)kvh * hd, kv_dim, n_keys, sc);
-        for (int j = 0; j < n_keys; j++) sc[j] *= scale;
-        softmax(sc, n_keys);
-        vec_weighted_rows_f32(hd, sc, vc + (size_t)kvh * hd, kv_dim, n_keys,
-                              s->att + (size_t)t * H * hd + (size_t)h * hd);
-    }
-}
-
 /* s->tmp = Attn(in) for T tokens at their places. */
 static void attention(olmoe_context *ctx, int layer, const float *in, const token_place *place, int T) {
     const model_config *c = &ctx->model->cfg;
