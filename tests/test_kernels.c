@@ -122,6 +122,7 @@ static void make_act_quantized(tensor_type act, void *a, int64_t n) {
     case TYPE_Q8_0X2: quantize_row_q8_0x2(x, a, n); break;
     case TYPE_Q8_0R: quantize_row_q8_0r(x, a, n); break;
     case TYPE_Q8_K: quantize_row_q8_K(x, a, n); break;
+    case TYPE_Q8_0S: quantize_row_q8_0s(x, a, n); break;
     default: break;
     }
     free(x);
@@ -481,6 +482,45 @@ static void test_dot_tokens(void) {
     printf("dot_tokens checked against vec_dot in %d cases\n", tested);
 }
 
+/* dot_pair (two weight streams, one token each, read together) must give
+ * each stream the bits dot_tokens gives its token alone. */
+static void test_dot_pair(void) {
+    static const tensor_type types[] = {TYPE_Q4_K, TYPE_Q6_K, TYPE_Q4_0X8, TYPE_Q8_0X8};
+    static const int64_t sizes[] = {256, 2048, 4096};
+    int tested = 0;
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+        for (int ii = 0; ii < N_ISAS; ii++) {
+            const tensor_type t = types[ti];
+            const quant_ops *ops = quant_ops_for_isa(t, ISAS[ii]);
+            if (!ops || !ops->dot_pair) continue;
+            const int rows = ops->interleave ? ops->interleave : 1;
+            for (int si = 0; si < 3; si++) {
+                const int64_t n = sizes[si];
+                const size_t w_bytes = tensor_type_bytes(t, n) * (size_t)rows, a_row = act_bytes(ops->act_type, n);
+                char *w = malloc(2 * w_bytes), *a = malloc(2 * a_row);
+                float *x = malloc((size_t)rows * (size_t)n * sizeof *x), want[2][8], got[2][8];
+                rng_seed(5 + 11 * (uint64_t)ti + (uint64_t)si);
+                for (int k = 0; k < 2; k++) {
+                    rng_floats(x, (int64_t)rows * n);
+                    quant_ops_for_isa(t, "scalar")->from_f32(x, w + k * w_bytes, n);
+                    make_act_quantized(ops->act_type, a + k * a_row, n);
+                    ops->dot_tokens(n, w + k * w_bytes, a + k * a_row, a_row, 1, want[k], 1);
+                }
+                ops->dot_pair(n, w, a, got[0], w + w_bytes, a + a_row, got[1]);
+                for (int k = 0; k < 2; k++)
+                    CHECK_MSG(!memcmp(got[k], want[k], (size_t)rows * sizeof(float)),
+                              "%s %s n=%lld: dot_pair's stream %d differs from dot_tokens (%.9g vs %.9g)", ISAS[ii],
+                              tensor_type_name(t), (long long)n, k, got[k][0], want[k][0]);
+                tested++;
+                free(w);
+                free(a);
+                free(x);
+            }
+        }
+    if (has_isa("avx2")) CHECK_MSG(tested >= 12, "AVX2 has dot_pair for Q4_K, Q6_K, Q4_0X8, Q8_0X8 (%d cases)", tested);
+    printf("dot_pair checked against dot_tokens in %d cases\n", tested);
+}
+
 /* Attention's products over strided rows, against double loops, with
  * lengths and row counts that leave every kind of tail. */
 static void test_attention_rows(void) {
@@ -609,6 +649,7 @@ int main(int argc, char **argv) {
     test_dot_exact();
     test_dot_sensitivity();
     test_dot_tokens();
+    test_dot_pair();
     test_attention_rows();
     test_quantize_activations();
     test_silu_mul();

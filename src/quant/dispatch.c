@@ -47,6 +47,12 @@ DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_K_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q6_K_avx2)
+#define DECLARE_DOT_PAIR(name) \
+    void name(int64_t n, const void *w0, const void *a0, float *y0, const void *w1, const void *a1, float *y1);
+DECLARE_DOT_PAIR(quant_dot_pair_q4_0x8_avx2)
+DECLARE_DOT_PAIR(quant_dot_pair_q8_0x8_avx2)
+DECLARE_DOT_PAIR(quant_dot_pair_q4_K_avx2)
+DECLARE_DOT_PAIR(quant_dot_pair_q6_K_avx2)
 #endif
 #if defined(__aarch64__)
 DECLARE_DOTS(neon)
@@ -99,34 +105,37 @@ BLOCK_ROWS(q6_K, block_q6_K)
  * NULL where an instruction set has none (for an interleaved type: no
  * kernel, so weights stay as the file has them, see lookup()). pf: the
  * row-major kernels prefetch the weights they stream (kernels.h); the
- * interleaved ones always do (one call streams 9 KiB of eight rows). */
-#define TABLE(isa, float_tokens, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, q8_0x8_tokens, pf) \
+ * interleaved ones always do (one call streams 9 KiB of eight rows).
+ * pairs(type): the dot_pair entries of Q4_K, Q6_K, Q4_0X8 and Q8_0X8. */
+#define TABLE(isa, float_tokens, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, q8_0x8_tokens, pf, pairs) \
     {                                                                                                       \
-        {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, float_tokens(f32), 0, pf},      \
-        {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, float_tokens(f16), 0, pf},      \
-        {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa, float_tokens(bf16), 0, pf}, \
-        {TYPE_Q4_0, TYPE_Q8_0X2, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa, q4_0_tokens, 0, pf},    \
-        {TYPE_Q8_0, TYPE_Q8_0R, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, q8_0_tokens, 0, pf},             \
-        {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa, q4_K_tokens, 0, pf},      \
-        {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa, q6_K_tokens, 0, pf},      \
-        {TYPE_Q4_0X8, TYPE_Q8_0S, dequantize_rows_q4_0x8, quantize_rows_q4_0x8, NULL, q4_0x8_tokens, 8, 1},   \
-        {TYPE_Q8_0X8, TYPE_Q8_0S, dequantize_rows_q8_0x8, quantize_rows_q8_0x8, NULL, q8_0x8_tokens, 8, 1},   \
+        {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, float_tokens(f32), 0, pf, NULL},      \
+        {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, float_tokens(f16), 0, pf, NULL},      \
+        {TYPE_BF16, TYPE_F32, bf16_to_f32_row, bf16_from_f32_row, quant_dot_bf16_##isa, float_tokens(bf16), 0, pf, NULL}, \
+        {TYPE_Q4_0, TYPE_Q8_0X2, q4_0_to_f32_row, q4_0_from_f32_row, quant_dot_q4_0_##isa, q4_0_tokens, 0, pf, NULL},    \
+        {TYPE_Q8_0, TYPE_Q8_0R, q8_0_to_f32_row, q8_0_from_f32_row, quant_dot_q8_0_##isa, q8_0_tokens, 0, pf, NULL},     \
+        {TYPE_Q4_K, TYPE_Q8_K, q4_K_to_f32_row, q4_K_from_f32_row, quant_dot_q4_K_##isa, q4_K_tokens, 0, pf, pairs(q4_K)}, \
+        {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa, q6_K_tokens, 0, pf, pairs(q6_K)}, \
+        {TYPE_Q4_0X8, TYPE_Q8_0S, dequantize_rows_q4_0x8, quantize_rows_q4_0x8, NULL, q4_0x8_tokens, 8, 1, pairs(q4_0x8)}, \
+        {TYPE_Q8_0X8, TYPE_Q8_0S, dequantize_rows_q8_0x8, quantize_rows_q8_0x8, NULL, q8_0x8_tokens, 8, 1, pairs(q8_0x8)}, \
     }
 enum { N_WEIGHT_TYPES = 9 };
 
 /* float_tokens(type): the float types' dot_tokens, or NULL. */
 #define NO_TOKENS(type) NULL
 #define AVX2_TOKENS(type) quant_dot_tokens_##type##_avx2
+#define NO_PAIRS(type) NULL
+#define AVX2_PAIRS(type) quant_dot_pair_##type##_avx2
 static const quant_ops scalar_ops[N_WEIGHT_TYPES] =
-    TABLE(scalar, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, quant_dot_tokens_q8_0x8_scalar, 0);
+    TABLE(scalar, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, quant_dot_tokens_q8_0x8_scalar, 0, NO_PAIRS);
 #if defined(__x86_64__)
 static const quant_ops avx2_ops[N_WEIGHT_TYPES] =
     TABLE(avx2, AVX2_TOKENS, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q8_0_avx2, quant_dot_tokens_q4_K_avx2,
-          quant_dot_tokens_q6_K_avx2, quant_dot_tokens_q4_0x8_avx2, quant_dot_tokens_q8_0x8_avx2, 1);
+          quant_dot_tokens_q6_K_avx2, quant_dot_tokens_q4_0x8_avx2, quant_dot_tokens_q8_0x8_avx2, 1, AVX2_PAIRS);
 #endif
 #if defined(__aarch64__)
 static const quant_ops neon_ops[N_WEIGHT_TYPES] =
-    TABLE(neon, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, NULL, 0);
+    TABLE(neon, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, NULL, 0, NO_PAIRS);
 #endif
 
 typedef struct {

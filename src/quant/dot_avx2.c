@@ -401,41 +401,79 @@ AVX2 float quant_dot_q4_0_avx2(int64_t n, const void *w, const void *a) {
     }
 DOT_TOKENS(quant_dot_tokens_q4_0_avx2, q4_0_dot_tokens, block_q4_0)
 
+/* What a block kernel adds up for one token (row j of the eight in lane j
+ * for the interleaved layouts; mins kept apart for Q4_K). */
+typedef struct {
+    __m256 sum, min;
+} block_acc;
+
+AVX2_INLINE void store8(block_acc acc, float *out) { _mm256_storeu_ps(out, acc.sum); }
+AVX2_INLINE void sum_all(block_acc acc, float *out) { *out = hsum_ps(acc.sum); }
+AVX2_INLINE void sum_less_mins(block_acc acc, float *out) { *out = hsum_ps(_mm256_sub_ps(acc.sum, acc.min)); }
+
+/* The loops around a kernel's block step, prefix##_block(wb, xb, acc, NT):
+ * one weight block against NT tokens' activation blocks xb[t], adding into
+ * acc[t]. prefix##_dot_tokens runs NT tokens past each weight block (the
+ * weights unpacked once); quant_dot_pair_##prefix##_avx2 streams two weight
+ * matrices at once, one token each, each result the bits the one-token
+ * dot_tokens gives. finish(acc, out) writes a token's result. */
+#define BLOCK_KERNELS(prefix, wtype, atype, elems, finish)                                                  \
+    AVX2_INLINE void prefix##_dot_tokens(int64_t n, const wtype *w, const char *a, size_t a_row, float *out,  \
+                                         int64_t out_stride, const int NT) {                                  \
+        const atype *at[MAX_NT];                                                                            \
+        block_acc acc[MAX_NT];                                                                              \
+        FOR_TOKENS(t) {                                                                                     \
+            at[t] = (const atype *)(a + (size_t)t * a_row);                                                 \
+            acc[t] = (block_acc){_mm256_setzero_ps(), _mm256_setzero_ps()};                                 \
+        }                                                                                                   \
+        prefetch_cursor pf = prefetch_start(w);                                                             \
+        for (int64_t b = 0; b < n / (elems); b++) {                                                         \
+            prefetch_to(&pf, w + b + 1);                                                                    \
+            const atype *xb[MAX_NT];                                                                        \
+            FOR_TOKENS(t) xb[t] = at[t] + b;                                                                \
+            prefix##_block(w + b, xb, acc, NT);                                                             \
+        }                                                                                                   \
+        FOR_TOKENS(t) finish(acc[t], out + t * out_stride);                                                 \
+    }                                                                                                       \
+    AVX2 void quant_dot_pair_##prefix##_avx2(int64_t n, const void *w0, const void *a0, float *y0,           \
+                                            const void *w1, const void *a1, float *y1) {                    \
+        const wtype *w[2] = {w0, w1};                                                                       \
+        const atype *at[2] = {a0, a1};                                                                      \
+        block_acc acc[2] = {{_mm256_setzero_ps(), _mm256_setzero_ps()}, {_mm256_setzero_ps(), _mm256_setzero_ps()}}; \
+        prefetch_cursor pf[2] = {prefetch_start(w[0]), prefetch_start(w[1])};                               \
+        for (int64_t b = 0; b < n / (elems); b++)                                                           \
+            for (int s = 0; s < 2; s++) {                                                                   \
+                prefetch_to(&pf[s], w[s] + b + 1);                                                          \
+                const atype *xb = at[s] + b;                                                                \
+                prefix##_block(w[s] + b, &xb, &acc[s], 1);                                                  \
+            }                                                                                               \
+        finish(acc[0], y0);                                                                                 \
+        finish(acc[1], y1);                                                                                 \
+    }
+
 /* Eight interleaved Q4_0 rows (block_q4_0x8) against NT Q8_0s tokens: lane
  * j is row j throughout. Per block, 4 bytes of activations broadcast meet
  * the same 4 bytes of all eight rows; the eight 16-bit products of a block
  * add up without overflow (|sum| <= 8·2·15·127 < 2^15) and widen once. */
-AVX2_INLINE void q4_0x8_dot_tokens(int64_t n, const block_q4_0x8 *w, const char *a, size_t a_row, float *out,
-                                   int64_t out_stride, const int NT) {
+AVX2_INLINE void q4_0x8_block(const block_q4_0x8 *wb, const block_q8_0s *const *x, block_acc *acc, const int NT) {
     const __m256i low4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
-    const block_q8_0s *at[MAX_NT];
-    __m256 acc[MAX_NT];
+    const __m256 dw = _mm256_cvtph_ps(load128(wb->d));
+    __m256i lo[4], hi[4];
+    for (int g = 0; g < 4; g++) {
+        __m256i v = load256(wb->qs + 32 * g);
+        lo[g] = _mm256_and_si256(v, low4);
+        hi[g] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+    }
     FOR_TOKENS(t) {
-        at[t] = (const block_q8_0s *)(a + (size_t)t * a_row);
-        acc[t] = _mm256_setzero_ps();
+        __m256i s = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++)
+            s = _mm256_add_epi16(s, _mm256_add_epi16(_mm256_maddubs_epi16(lo[g], broadcast4(x[t]->qs + 4 * g)),
+                                                     _mm256_maddubs_epi16(hi[g], broadcast4(x[t]->qs + 16 + 4 * g))));
+        __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(x[t]->sum8));
+        acc[t].sum = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[t]->d)), _mm256_cvtepi32_ps(isum), acc[t].sum);
     }
-    prefetch_cursor pf = prefetch_start(w);
-    for (int64_t b = 0; b < n / QK4_0; b++) {
-        prefetch_to(&pf, w + b + 1);
-        const __m256 dw = _mm256_cvtph_ps(load128(w[b].d));
-        __m256i lo[4], hi[4];
-        for (int g = 0; g < 4; g++) {
-            __m256i x = load256(w[b].qs + 32 * g);
-            lo[g] = _mm256_and_si256(x, low4);
-            hi[g] = _mm256_and_si256(_mm256_srli_epi16(x, 4), low4);
-        }
-        FOR_TOKENS(t) {
-            const block_q8_0s *x = &at[t][b];
-            __m256i s = _mm256_setzero_si256();
-            for (int g = 0; g < 4; g++)
-                s = _mm256_add_epi16(s, _mm256_add_epi16(_mm256_maddubs_epi16(lo[g], broadcast4(x->qs + 4 * g)),
-                                                         _mm256_maddubs_epi16(hi[g], broadcast4(x->qs + 16 + 4 * g))));
-            __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(x->sum8));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x->d)), _mm256_cvtepi32_ps(isum), acc[t]);
-        }
-    }
-    FOR_TOKENS(t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
 }
+BLOCK_KERNELS(q4_0x8, block_q4_0x8, block_q8_0s, QK4_0, store8)
 DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2, q4_0x8_dot_tokens, block_q4_0x8)
 
 /* Eight interleaved Q8_0 rows (block_q8_0x8) against NT Q8_0s tokens, lane j
@@ -443,33 +481,22 @@ DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2, q4_0x8_dot_tokens, block_q4_0x8)
  * _mm256_maddubs_epi16 unsigned and w's sign to the broadcast activations;
  * a pair's sum (at most 2·128·127) fits 16 bits, but two do not, so each
  * widens at once. */
-AVX2_INLINE void q8_0x8_dot_tokens(int64_t n, const block_q8_0x8 *w, const char *a, size_t a_row, float *out,
-                                   int64_t out_stride, const int NT) {
+AVX2_INLINE void q8_0x8_block(const block_q8_0x8 *wb, const block_q8_0s *const *x, block_acc *acc, const int NT) {
     const __m256i ones = _mm256_set1_epi16(1);
-    const block_q8_0s *at[MAX_NT];
-    __m256 acc[MAX_NT];
-    FOR_TOKENS(t) {
-        at[t] = (const block_q8_0s *)(a + (size_t)t * a_row);
-        acc[t] = _mm256_setzero_ps();
-    }
-    prefetch_cursor pf = prefetch_start(w);
-    for (int64_t b = 0; b < n / QK8_0; b++) {
-        prefetch_to(&pf, w + b + 1);
-        __m256i isum[MAX_NT];
-        FOR_TOKENS(t) isum[t] = _mm256_setzero_si256();
-        for (int g = 0; g < 8; g++) {
-            const __m256i x = load256(w[b].qs + 32 * g), ax = _mm256_abs_epi8(x);
-            FOR_TOKENS(t) {
-                __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(broadcast4(at[t][b].qs + 4 * g), x));
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones));
-            }
+    __m256i isum[MAX_NT];
+    FOR_TOKENS(t) isum[t] = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g++) {
+        const __m256i v = load256(wb->qs + 32 * g), av = _mm256_abs_epi8(v);
+        FOR_TOKENS(t) {
+            __m256i p = _mm256_maddubs_epi16(av, _mm256_sign_epi8(broadcast4(x[t]->qs + 4 * g), v));
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ones));
         }
-        const __m256 dw = _mm256_cvtph_ps(load128(w[b].d));
-        FOR_TOKENS(t) acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(at[t][b].d)),
-                                               _mm256_cvtepi32_ps(isum[t]), acc[t]);
     }
-    FOR_TOKENS(t) _mm256_storeu_ps(out + t * out_stride, acc[t]);
+    const __m256 dw = _mm256_cvtph_ps(load128(wb->d));
+    FOR_TOKENS(t) acc[t].sum = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[t]->d)), _mm256_cvtepi32_ps(isum[t]),
+                                               acc[t].sum);
 }
+BLOCK_KERNELS(q8_0x8, block_q8_0x8, block_q8_0s, QK8_0, store8)
 DOT_TOKENS(quant_dot_tokens_q8_0x8_avx2, q8_0x8_dot_tokens, block_q8_0x8)
 
 /* Q8_0 against Q8_0r activations (blocks.h) for NT tokens (see
@@ -550,51 +577,34 @@ AVX2_INLINE __m128i q4_K_scales_mins(const block_q4_K *w) {
 
 /* Per block: d·Σ_j sc_j·Σ(q·a) − dmin·Σ_j m_j·Σa, for NT tokens. The mins
  * meet the activations' 16 bsums directly, each min taken twice. */
-AVX2_INLINE void q4_K_dot_tokens(int64_t n, const block_q4_K *w, const char *a, size_t a_row, float *out,
-                                 int64_t out_stride, const int NT) {
+AVX2_INLINE void q4_K_block(const block_q4_K *wb, const block_q8_K *const *x, block_acc *acc, const int NT) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
-    const block_q8_K *at[MAX_NT];
-    __m256 acc[MAX_NT], acc_min[MAX_NT];
+    const __m128i sm = q4_K_scales_mins(wb);
+    const __m256i mins2 = _mm256_cvtepu8_epi16(
+        _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+    const __m256i sc2 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    const float wd = half_to_f32(wb->d), wdmin = half_to_f32(wb->dmin);
+    __m256i sumi[MAX_NT];
     FOR_TOKENS(t) {
-        at[t] = (const block_q8_K *)(a + (size_t)t * a_row);
-        acc[t] = acc_min[t] = _mm256_setzero_ps();
+        __m256i m = _mm256_madd_epi16(mins2, load256(x[t]->bsums));
+        acc[t].min = _mm256_fmadd_ps(_mm256_set1_ps(x[t]->d * wdmin), _mm256_cvtepi32_ps(m), acc[t].min);
+        sumi[t] = _mm256_setzero_si256();
     }
-    prefetch_cursor pf = prefetch_start(w);
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        prefetch_to(&pf, w + b + 1);
-        const __m128i sm = q4_K_scales_mins(&w[b]);
-        const __m256i mins2 = _mm256_cvtepu8_epi16(
-            _mm_shuffle_epi8(sm, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
-        const __m256i sc2 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-        const float wd = half_to_f32(w[b].d), wdmin = half_to_f32(w[b].dmin);
-        __m256i sumi[MAX_NT];
+    for (int c = 0; c < 4; c++) { /* 64 elements: sub-blocks 2c (low nibbles), 2c+1 (high) */
+        __m256i bytes = load256(wb->qs + 32 * c);
+        __m256i lo = _mm256_and_si256(bytes, low4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+        __m256i sc_lo = pick_words(sc2, 2 * c, 2 * c), sc_hi = pick_words(sc2, 2 * c + 1, 2 * c + 1);
         FOR_TOKENS(t) {
-            __m256i m = _mm256_madd_epi16(mins2, load256(at[t][b].bsums));
-            acc_min[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wdmin), _mm256_cvtepi32_ps(m), acc_min[t]);
-            sumi[t] = _mm256_setzero_si256();
+            const int8_t *y = x[t]->qs + 64 * c;
+            __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y)), sc_lo);
+            __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y + 32)), sc_hi);
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
         }
-#define CHUNK(c) /* 64 elements: sub-blocks 2c (low nibbles), 2c+1 (high) */                           \
-    do {                                                                                               \
-        __m256i bytes = load256(w[b].qs + 32 * (c));                                                   \
-        __m256i lo = _mm256_and_si256(bytes, low4);                                                    \
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);                              \
-        __m256i sc_lo = pick_words(sc2, 2 * (c), 2 * (c)), sc_hi = pick_words(sc2, 2 * (c) + 1, 2 * (c) + 1); \
-        FOR_TOKENS(t) {                                                                                \
-            const int8_t *y = at[t][b].qs + 64 * (c);                                                  \
-            __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(y)), sc_lo);             \
-            __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(y + 32)), sc_hi);        \
-            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));                         \
-        }                                                                                              \
-    } while (0)
-        CHUNK(0);
-        CHUNK(1);
-        CHUNK(2);
-        CHUNK(3);
-#undef CHUNK
-        FOR_TOKENS(t) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
     }
-    FOR_TOKENS(t) out[t * out_stride] = hsum_ps(_mm256_sub_ps(acc[t], acc_min[t]));
+    FOR_TOKENS(t) acc[t].sum = _mm256_fmadd_ps(_mm256_set1_ps(x[t]->d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t].sum);
 }
+BLOCK_KERNELS(q4_K, block_q4_K, block_q8_K, QK_K, sum_less_mins)
 
 AVX2 float quant_dot_q4_K_avx2(int64_t n, const void *w, const void *a) {
     float out;
@@ -619,43 +629,32 @@ AVX2_INLINE void q6_K_half_unpack(const block_q6_K *w, int h, __m256i q[4]) {
 }
 
 /* Σ_g sc_g·Σ(q·a) − 32·Σ_g sc_g·bsum_g, q the unsigned 6-bit values. */
-AVX2_INLINE void q6_K_dot_tokens(int64_t n, const block_q6_K *w, const char *a, size_t a_row, float *out,
-                                 int64_t out_stride, const int NT) {
-    const block_q8_K *at[MAX_NT];
-    __m256 acc[MAX_NT];
+AVX2_INLINE void q6_K_block(const block_q6_K *wb, const block_q8_K *const *x, block_acc *acc, const int NT) {
+    __m256i sc16 = _mm256_cvtepi8_epi16(load128(wb->scales)); /* group g in word g */
+    __m256i sumi[MAX_NT];
     FOR_TOKENS(t) {
-        at[t] = (const block_q8_K *)(a + (size_t)t * a_row);
-        acc[t] = _mm256_setzero_ps();
+        __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(x[t]->bsums), sc16), 5);
+        sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), offset);
     }
-    prefetch_cursor pf = prefetch_start(w);
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        prefetch_to(&pf, w + b + 1);
-        __m256i sc16 = _mm256_cvtepi8_epi16(load128(w[b].scales)); /* group g in word g */
-        __m256i sumi[MAX_NT];
-        FOR_TOKENS(t) {
-            __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(load256(at[t][b].bsums), sc16), 5);
-            sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), offset);
-        }
-        /* Each half's 8 scales in both 128-bit lanes (immediates must be literal). */
-        const __m256i sc_halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
-                                      _mm256_permute2x128_si256(sc16, sc16, 0x11)};
-        for (int h = 0; h < 2; h++) { /* 128 elements, scale groups 8h .. 8h+7 */
-            __m256i sc_half = sc_halves[h];
-            __m256i q[4];
-            q6_K_half_unpack(&w[b], h, q);
-            for (int k = 0; k < 4; k++) { /* 32 elements: groups 2k, 2k+1 of this half */
-                __m256i sc = pick_words(sc_half, 2 * k, 2 * k + 1);
-                FOR_TOKENS(t) {
-                    __m256i p = _mm256_maddubs_epi16(q[k], load256(at[t][b].qs + 128 * h + 32 * k));
-                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, sc));
-                }
+    /* Each half's 8 scales in both 128-bit lanes (immediates must be literal). */
+    const __m256i sc_halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                                  _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+    for (int h = 0; h < 2; h++) { /* 128 elements, scale groups 8h .. 8h+7 */
+        __m256i sc_half = sc_halves[h];
+        __m256i q[4];
+        q6_K_half_unpack(wb, h, q);
+        for (int k = 0; k < 4; k++) { /* 32 elements: groups 2k, 2k+1 of this half */
+            __m256i sc = pick_words(sc_half, 2 * k, 2 * k + 1);
+            FOR_TOKENS(t) {
+                __m256i p = _mm256_maddubs_epi16(q[k], load256(x[t]->qs + 128 * h + 32 * k));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, sc));
             }
         }
-        const float wd = half_to_f32(w[b].d);
-        FOR_TOKENS(t) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at[t][b].d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
     }
-    FOR_TOKENS(t) out[t * out_stride] = hsum_ps(acc[t]);
+    const float wd = half_to_f32(wb->d);
+    FOR_TOKENS(t) acc[t].sum = _mm256_fmadd_ps(_mm256_set1_ps(x[t]->d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t].sum);
 }
+BLOCK_KERNELS(q6_K, block_q6_K, block_q8_K, QK_K, sum_all)
 
 AVX2 float quant_dot_q6_K_avx2(int64_t n, const void *w, const void *a) {
     float out;

@@ -36,9 +36,9 @@ typedef struct {
     int64_t n_tiles;
 } job_plan;
 
-static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
+/* Output rows [r0, r1) of j for all its tokens. */
+static void run_rows(const matmul_job *j, const job_plan *p, int64_t r0, int64_t r1) {
     const int64_t n_out = j->w->shape[0], n_in = j->w->shape[1];
-    const int64_t r0 = tile * ROWS, r1 = r0 + ROWS < n_out ? r0 + ROWS : n_out;
     for (int t0 = 0; t0 < j->T; t0 += TOKENS) {
         int t1 = t0 + TOKENS < j->T ? t0 + TOKENS : j->T;
         const char *a = (const char *)p->act + (size_t)t0 * p->a_row;
@@ -55,6 +55,14 @@ static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
             for (int t = 0; t < t1 - t0; t++) y[(size_t)t * n_out] = p->ops->vec_dot(n_in, wr, a + (size_t)t * p->a_row);
         }
     }
+}
+
+static int64_t tile_end(const matmul_job *j, int64_t r0) {
+    return r0 + ROWS < j->w->shape[0] ? r0 + ROWS : j->w->shape[0];
+}
+
+static void run_tile(const matmul_job *j, const job_plan *p, int64_t tile) {
+    run_rows(j, p, tile * ROWS, tile_end(j, tile * ROWS));
 }
 
 /* Converts each job's activations (reusing the conversion of an earlier job
@@ -128,15 +136,22 @@ static void fallback(const matmul_job *j) {
  * out takes chunks from the back of the span with the most tiles left.
  * (Handing out small chunks first come, first served, as OpenMP's dynamic
  * schedule does, restarts every thread's memory stream at each chunk:
- * decoding was 10-25% slower that way on this project's benchmark.) */
+ * decoding was 10-25% slower that way on this project's benchmark.)
+ * Decoding (one token per job), a thread walks the two halves of its span
+ * side by side, tile i of each half together, through the kernels' dot_pair
+ * where there is one: two streams far apart read faster than one
+ * (kernels.h). The results do not depend on it. */
 enum { CLAIM_TILES = 4 };
 
 typedef struct {
-    _Atomic uint64_t range; /* next tile (low 32 bits) and end (high 32 bits) */
-    char pad[64 - sizeof(uint64_t)]; /* one span per cache line */
+    _Atomic uint64_t range; /* next unit (low 32 bits) and end (high 32 bits) */
+    /* The span's tiles [first, end); with pairs, unit i is tiles first + i
+     * and first + half + i (when below end), otherwise tile first + i. */
+    int64_t first, half, end;
+    char pad[64 - sizeof(uint64_t) - 3 * sizeof(int64_t)]; /* one span per cache line */
 } tile_span;
 
-/* Takes up to CLAIM_TILES tiles from the front or the back of s; returns
+/* Takes up to CLAIM_TILES units from the front or the back of s; returns
  * how many, the first in *first. */
 static int claim(tile_span *s, int from_back, int64_t *first) {
     uint64_t v = atomic_load_explicit(&s->range, memory_order_relaxed);
@@ -152,7 +167,7 @@ static int claim(tile_span *s, int from_back, int64_t *first) {
     }
 }
 
-/* The span with the most tiles left, or -1 when all are done. */
+/* The span with the most units left, or -1 when all are done. */
 static int fullest(tile_span *spans, int n) {
     int best = -1;
     uint32_t most = 0;
@@ -164,12 +179,52 @@ static int fullest(tile_span *spans, int n) {
     return best;
 }
 
-static void run_spans(const matmul_job *jobs, const job_plan *plans, int64_t tiles, int n_threads) {
+/* Job and tile within it of tile k of all jobs. */
+static int locate(const job_plan *plans, int64_t *k) {
+    int i = 0;
+    while (*k >= plans[i].n_tiles) *k -= plans[i++].n_tiles;
+    return i;
+}
+
+/* Tiles ka and kb (of all jobs), one token each, read together where their
+ * matrices share a kernel with dot_pair. */
+static void run_pair(const matmul_job *jobs, const job_plan *plans, int64_t ka, int64_t kb) {
+    const int ia = locate(plans, &ka), ib = locate(plans, &kb);
+    const matmul_job *ja = &jobs[ia], *jb = &jobs[ib];
+    const job_plan *pa = &plans[ia], *pb = &plans[ib];
+    int64_t ra = ka * ROWS, rb = kb * ROWS;
+    const int64_t ea = tile_end(ja, ra), eb = tile_end(jb, rb);
+    if (pa->ops == pb->ops && pa->ops->dot_pair && ja->w->shape[1] == jb->w->shape[1])
+        for (; ra < ea && rb < eb; ra += pa->rows_per_call, rb += pa->rows_per_call)
+            pa->ops->dot_pair(ja->w->shape[1], (const char *)ja->w->data + (size_t)ra * pa->w_row, pa->act,
+                              ja->y + ra, (const char *)jb->w->data + (size_t)rb * pb->w_row, pb->act, jb->y + rb);
+    run_rows(ja, pa, ra, ea);
+    run_rows(jb, pb, rb, eb);
+}
+
+static void run_unit(const matmul_job *jobs, const job_plan *plans, const tile_span *s, int64_t u) {
+    int64_t a = s->first + u, b = s->first + s->half + u;
+    if (s->half && b < s->end) {
+        run_pair(jobs, plans, a, b);
+        return;
+    }
+    const int i = locate(plans, &a);
+    run_tile(&jobs[i], &plans[i], a);
+}
+
+static void run_spans(const matmul_job *jobs, const job_plan *plans, int n_jobs, int64_t tiles, int n_threads) {
+    int pairs = 1;
+    for (int i = 0; i < n_jobs; i++) pairs &= jobs[i].T == 1;
     tile_span stack_spans[16];
     tile_span *spans = n_threads <= 16 ? stack_spans : aligned_alloc(64, (size_t)n_threads * sizeof *spans);
     if (!spans) spans = stack_spans, n_threads = 1;
-    for (int t = 0; t < n_threads; t++) /* tiles < 2^32: a tile is 16 rows of one matrix */
-        atomic_init(&spans[t].range, (uint64_t)(tiles * (t + 1) / n_threads) << 32 | (uint64_t)(tiles * t / n_threads));
+    for (int t = 0; t < n_threads; t++) { /* tiles < 2^32: a tile is 16 rows of one matrix */
+        tile_span *s = &spans[t];
+        s->first = tiles * t / n_threads;
+        s->end = tiles * (t + 1) / n_threads;
+        s->half = pairs ? (s->end - s->first + 1) / 2 : 0;
+        atomic_init(&s->range, (uint64_t)(pairs ? s->half : s->end - s->first) << 32);
+    }
 #pragma omp parallel num_threads(n_threads)
     {
         int span = omp_get_thread_num(), from_back = 0, n;
@@ -180,12 +235,7 @@ static void run_spans(const matmul_job *jobs, const job_plan *plans, int64_t til
                 from_back = 1;
                 continue;
             }
-            for (int64_t k = first; k < first + n; k++) {
-                int i = 0;
-                int64_t tile = k;
-                while (tile >= plans[i].n_tiles) tile -= plans[i++].n_tiles;
-                run_tile(&jobs[i], &plans[i], tile);
-            }
+            for (int64_t u = first; u < first + n; u++) run_unit(jobs, plans, &spans[span], u);
         }
     }
     if (spans != stack_spans) free(spans);
@@ -208,7 +258,7 @@ void matmul_many(const matmul_job *jobs, int n_jobs, int n_threads) {
         work += (double)jobs[i].w->shape[0] * jobs[i].w->shape[1] * jobs[i].T;
     }
     if (n_threads < 1 || work < 65536) n_threads = 1; /* not worth waking threads */
-    run_spans(jobs, plans, tiles, n_threads);
+    run_spans(jobs, plans, n_jobs, tiles, n_threads);
     free(buf);
     if (plans != stack_plans) free(plans);
 }
