@@ -607,6 +607,41 @@ static void test_quantize_activations(void) {
     CHECK_INT_EQ(ties, QK8_0 - 1);
 }
 
+/* quantize_activations_q8_K against quantize_row_q8_K, byte for byte: random
+ * rows, the largest magnitude twice with both signs (the first one's sign
+ * sets the scale), levels on exact halves (ties to even), a block of zeros
+ * and blocks holding a NaN or an infinity. */
+static void test_quantize_activations_q8_K(void) {
+    enum { NB = 12, N = NB * QK_K };
+    static float x[N];
+    static block_q8_K want[NB + 1], got[NB + 1]; /* + 1: nothing written past n */
+    rng_seed(8);
+    rng_floats(x, N);
+    float *b = x + QK_K; /* block 1: -50 at 3, then +50 at 10 */
+    b[3] = -50.0f;
+    b[10] = 50.0f;
+    b = x + 2 * QK_K; /* block 2: max -127 so iscale = 1; halves elsewhere */
+    for (int j = 0; j < QK_K; j++) b[j] = j == 0 ? -127.0f : (float)(j % 2 ? 1 : -1) * ((float)(j % 120) + 0.5f);
+    for (int j = 0; j < QK_K; j++) x[3 * QK_K + j] = 0.0f;
+    x[4 * QK_K + 17] = NAN;
+    x[5 * QK_K + 200] = -INFINITY;
+    const int64_t sizes[] = {N, QK_K, 3 * QK_K};
+    for (int si = 0; si < 3; si++) {
+        const int64_t n = sizes[si], nb = n / QK_K;
+        memset(got, 0xAA, sizeof got);
+        quantize_row_q8_K(x, want, n);
+        quantize_activations_q8_K(x, got, n);
+        int bad = 0;
+        for (int64_t k = 0; k < nb; k++) bad += memcmp(&want[k], &got[k], sizeof want[k]) != 0;
+        CHECK_MSG(bad == 0, "%s: %d of %d Q8_K blocks differ from quantize_row_q8_K (n %d)", quant_isa(), bad,
+                  (int)nb, (int)n);
+        CHECK_MSG(got[nb].qs[0] == (int8_t)0xAA, "wrote past %d blocks", (int)nb);
+    }
+    /* The first of the two, -50, sets the scale's sign: iscale = -127 / -50. */
+    CHECK(want[1].d > 0 && want[1].qs[3] == -127 && want[1].qs[10] == 127);
+    CHECK(want[2].qs[1] == 2 && want[2].qs[2] == -2 && want[2].qs[3] == 4); /* 1.5, -2.5, 3.5: to even */
+}
+
 /* vec_silu_mul (the instruction set in use) against silu in double: within
  * a few ulp over [-80, 80] (a sweep, then random values, and a length that
  * leaves a tail); beyond, where e^-x over- or underflows, x·up and ~0. */
@@ -652,6 +687,7 @@ int main(int argc, char **argv) {
     test_dot_pair();
     test_attention_rows();
     test_quantize_activations();
+    test_quantize_activations_q8_K();
     test_silu_mul();
     if (argc > 0) test_env_override(argv[0]);
     return check_report("test_kernels");

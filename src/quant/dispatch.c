@@ -40,6 +40,7 @@ DECLARE_DOT_TOKENS(quant_dot_tokens_f32_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_f16_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_bf16_avx2)
 void quant_quantize_q8_0_avx2(const float *x, block_q8_0 *y, int64_t n);
+void quant_quantize_q8_K_avx2(const float *x, block_q8_K *y, int64_t n);
 void quant_silu_mul_avx2(int64_t n, float *gate, const float *up);
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0x8_avx2)
@@ -147,6 +148,7 @@ typedef struct {
                           int64_t n_rows, float *out);
     uint64_t (*read_xor64)(const uint64_t *p, size_t n);
     void (*quantize_q8_0)(const float *x, block_q8_0 *y, int64_t n); /* activations */
+    void (*quantize_q8_K)(const float *x, block_q8_K *y, int64_t n);
     void (*silu_mul)(int64_t n, float *gate, const float *up);
 } isa_entry;
 
@@ -154,14 +156,14 @@ typedef struct {
 static const isa_entry isas[] = {
 #if defined(__x86_64__)
     {"avx2", avx2_ops, quant_dot_rows_f32_avx2, quant_weighted_rows_f32_avx2, quant_read_xor64_avx2,
-     quant_quantize_q8_0_avx2, quant_silu_mul_avx2},
+     quant_quantize_q8_0_avx2, quant_quantize_q8_K_avx2, quant_silu_mul_avx2},
 #endif
 #if defined(__aarch64__)
     {"neon", neon_ops, quant_dot_rows_f32_neon, quant_weighted_rows_f32_neon, quant_read_xor64_neon,
-     quantize_row_q8_0, quant_silu_mul_scalar},
+     quantize_row_q8_0, quantize_row_q8_K, quant_silu_mul_scalar},
 #endif
     {"scalar", scalar_ops, quant_dot_rows_f32_scalar, quant_weighted_rows_f32_scalar,
-     quant_read_xor64_scalar, quantize_row_q8_0, quant_silu_mul_scalar},
+     quant_read_xor64_scalar, quantize_row_q8_0, quantize_row_q8_K, quant_silu_mul_scalar},
 };
 enum { N_ISA = sizeof isas / sizeof isas[0] };
 
@@ -221,6 +223,7 @@ void vec_weighted_rows_f32(int64_t n, const float *w, const float *rows, int64_t
 uint64_t read_xor64(const uint64_t *p, size_t n) { return choose()->read_xor64(p, n); }
 
 void quantize_activations_q8_0(const float *x, block_q8_0 *y, int64_t n) { choose()->quantize_q8_0(x, y, n); }
+void quantize_activations_q8_K(const float *x, block_q8_K *y, int64_t n) { choose()->quantize_q8_K(x, y, n); }
 
 void vec_silu_mul(int64_t n, float *gate, const float *up) { choose()->silu_mul(n, gate, up); }
 

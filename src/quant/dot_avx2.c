@@ -15,9 +15,11 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <float.h> /* FLT_MAX */
 #include <math.h> /* INFINITY */
 
 #include "quant/blocks.h"
+#include "quant/formats.h" /* quantize_row_q8_K, for blocks holding NaNs */
 #include "quant/kernels.h"
 
 /* quant_dot_<type>_avx2: declared (and put in the tables) by dispatch.c. */
@@ -175,6 +177,48 @@ AVX2 void quant_quantize_q8_0_avx2(const float *x, block_q8_0 *y, int64_t n) {
          * as q0 q1 q2 q3 (elements 0-3 of each), then elements 4-7. */
         const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(bytes, order));
+    }
+}
+
+/* Q8_K blocks (quantize_row_q8_K's, byte for byte): the scale comes from the
+ * first element of largest magnitude (its sign matters), levels round half
+ * to even as nearest_int does (vcvtps2dq under the default rounding mode),
+ * and bsums add 16 levels each. Blocks of zeros or holding a NaN or an
+ * infinity go to the scalar code, whose bytes for them are its own. */
+AVX2 void quant_quantize_q8_K_avx2(const float *x, block_q8_K *y, int64_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), top = _mm256_set1_epi32(127);
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m256 m = _mm256_setzero_ps(), odd = m;
+        for (int i = 0; i < QK_K; i += 8) {
+            const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+            m = _mm256_max_ps(m, a);
+            odd = _mm256_or_ps(odd, _mm256_cmp_ps(a, _mm256_set1_ps(FLT_MAX), _CMP_NLE_UQ)); /* NaN, inf */
+        }
+        const float amax = hmax_ps(m);
+        int first = 0;
+        while (first < QK_K && fabsf(x[first]) != amax) first++;
+        if (amax == 0.0f || first == QK_K || _mm256_movemask_ps(odd)) {
+            quantize_row_q8_K(x, &y[b], QK_K);
+            continue;
+        }
+        const float iscale = -127.0f / x[first];
+        const __m256 s = _mm256_set1_ps(iscale);
+        for (int i = 0; i < QK_K; i += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++)
+                q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), s)), top);
+            for (int g = 0; g < 2; g++) { /* levels i + 16g .. i + 16g + 15 */
+                const __m256i sum = _mm256_add_epi32(q[2 * g], q[2 * g + 1]);
+                __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+                s4 = _mm_hadd_epi32(s4, s4);
+                y[b].bsums[i / 16 + g] = (int16_t)_mm_cvtsi128_si32(_mm_hadd_epi32(s4, s4));
+            }
+            /* The packs work within 128-bit lanes; `order` puts them back. */
+            const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i *)(y[b].qs + i), _mm256_permutevar8x32_epi32(bytes, order));
+        }
+        y[b].d = 1 / iscale;
     }
 }
 

@@ -110,6 +110,9 @@ uint64_t read_xor64(const uint64_t *p, size_t n);
  * uses: how activations are quantized on their way into the kernels
  * (every token of every product: serial work between the parallel ones). */
 void quantize_activations_q8_0(const float *x, block_q8_0 *y, int64_t n);
+/* The same for Q8_K (n a multiple of 256), byte for byte quantize_row_q8_K's:
+ * the activations of Q4_K and Q6_K weights. */
+void quantize_activations_q8_K(const float *x, block_q8_K *y, int64_t n);
 
 /* gate[i] = silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i] for
  * i < n (SwiGLU's product), with the instruction set quant_ops_for() uses:

@@ -16,7 +16,7 @@ void row_to_f32(tensor_type type, const void *row, float *out, int64_t n) {
 }
 
 static void quantize_activations(tensor_type t, const float *x, void *dst, int64_t n) {
-    if (t == TYPE_Q8_K) quantize_row_q8_K(x, dst, n);
+    if (t == TYPE_Q8_K) quantize_activations_q8_K(x, dst, n);
     else if (t == TYPE_Q8_0X2) quantize_row_q8_0x2(x, dst, n);
     else if (t == TYPE_Q8_0R) quantize_row_q8_0r(x, dst, n);
     else if (t == TYPE_Q8_0S) quantize_row_q8_0s(x, dst, n);
