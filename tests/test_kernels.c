@@ -570,6 +570,32 @@ static int read_xor64_ok(void) {
     return ok;
 }
 
+/* The activation quantizer in use (Q8_K if k_quant, else Q8_0) against the
+ * scalar one over n_all, one block and three blocks of x: the same bytes,
+ * and nothing written past the last block (got: got_size bytes). */
+static void same_blocks(int k_quant, const float *x, int64_t n_all, void *want, void *got, size_t got_size) {
+    const int64_t elems = k_quant ? QK_K : QK8_0;
+    const size_t bytes = k_quant ? sizeof(block_q8_K) : sizeof(block_q8_0);
+    const int64_t sizes[] = {n_all, elems, 3 * elems};
+    for (int si = 0; si < 3; si++) {
+        const int64_t n = sizes[si], nb = n / elems;
+        memset(got, 0xAA, got_size);
+        if (k_quant) {
+            quantize_row_q8_K(x, want, n);
+            quantize_activations_q8_K(x, got, n);
+        } else {
+            quantize_row_q8_0(x, want, n);
+            quantize_activations_q8_0(x, got, n);
+        }
+        int bad = 0;
+        for (int64_t b = 0; b < nb; b++)
+            bad += memcmp((const char *)want + (size_t)b * bytes, (const char *)got + (size_t)b * bytes, bytes) != 0;
+        CHECK_MSG(bad == 0, "%s: %d of %d %s blocks differ from the scalar quantizer (n %d)", quant_isa(), bad,
+                  (int)nb, k_quant ? "Q8_K" : "Q8_0", (int)n);
+        CHECK_MSG(((const unsigned char *)got)[(size_t)nb * bytes] == 0xAA, "wrote past %d blocks", (int)nb);
+    }
+}
+
 /* quantize_activations_q8_0 (the instruction set in use) against the
  * scalar quantize_row_q8_0, byte for byte: random rows, and blocks whose
  * scale is exactly 1 so that x·(1/d) lands on halves (2.5 -> 3, -2.5 -> -3:
@@ -588,18 +614,7 @@ static void test_quantize_activations(void) {
         x[2 * QK8_0 + j] = 0.0f;
         x[3 * QK8_0 + j] = j == 0 ? 1e-30f : (float)(j - 16) * 1e-40f; /* denormals, normal scale */
     }
-    const int64_t sizes[] = {N, QK8_0, 3 * QK8_0};
-    for (int si = 0; si < 3; si++) {
-        const int64_t n = sizes[si], nb = n / QK8_0;
-        memset(got, 0xAA, sizeof got);
-        quantize_row_q8_0(x, want, n);
-        quantize_activations_q8_0(x, got, n);
-        int bad = 0;
-        for (int64_t b = 0; b < nb; b++) bad += memcmp(&want[b], &got[b], sizeof want[b]) != 0;
-        CHECK_MSG(bad == 0, "%s: %d of %d Q8_0 blocks differ from quantize_row_q8_0 (n %d)", quant_isa(), bad,
-                  (int)nb, (int)n);
-        CHECK_MSG(got[nb].d == 0xAAAA, "wrote past %d blocks", (int)nb);
-    }
+    same_blocks(0, x, N, want, got, sizeof got);
     /* The ties themselves: 127 -> 127 and each ±(k + 0.5) -> ±(k + 1). */
     CHECK_INT_EQ(want[1].qs[0], 127);
     int ties = 0;
@@ -625,18 +640,7 @@ static void test_quantize_activations_q8_K(void) {
     for (int j = 0; j < QK_K; j++) x[3 * QK_K + j] = 0.0f;
     x[4 * QK_K + 17] = NAN;
     x[5 * QK_K + 200] = -INFINITY;
-    const int64_t sizes[] = {N, QK_K, 3 * QK_K};
-    for (int si = 0; si < 3; si++) {
-        const int64_t n = sizes[si], nb = n / QK_K;
-        memset(got, 0xAA, sizeof got);
-        quantize_row_q8_K(x, want, n);
-        quantize_activations_q8_K(x, got, n);
-        int bad = 0;
-        for (int64_t k = 0; k < nb; k++) bad += memcmp(&want[k], &got[k], sizeof want[k]) != 0;
-        CHECK_MSG(bad == 0, "%s: %d of %d Q8_K blocks differ from quantize_row_q8_K (n %d)", quant_isa(), bad,
-                  (int)nb, (int)n);
-        CHECK_MSG(got[nb].qs[0] == (int8_t)0xAA, "wrote past %d blocks", (int)nb);
-    }
+    same_blocks(1, x, N, want, got, sizeof got);
     /* The first of the two, -50, sets the scale's sign: iscale = -127 / -50. */
     CHECK(want[1].d > 0 && want[1].qs[3] == -127 && want[1].qs[10] == 127);
     CHECK(want[2].qs[1] == 2 && want[2].qs[2] == -2 && want[2].qs[3] == 4); /* 1.5, -2.5, 3.5: to even */
