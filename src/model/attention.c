@@ -111,7 +111,8 @@ static int block_end(const token_place *p, int b) {
     return (b + 1) * ATTN_BLOCK < p->pos + 1 ? (b + 1) * ATTN_BLOCK : p->pos + 1;
 }
 
-/* Scratch of the calling thread: block scores, then a partial. */
+/* Scratch of the calling thread: a block's scores, then two partials (the
+ * running merge and, for prompts, the block's own). */
 static float *thread_scratch(const olmoe_context *ctx, const attn_job *j) {
     const size_t per = (size_t)j->H * ATTN_BLOCK + 2 * partial_floats(j);
     return ctx->s.att_thread + (size_t)omp_get_thread_num() * per;
