@@ -149,6 +149,15 @@ AVX2_INLINE float hmax_ps(__m256 v) {
     return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
 }
 
+/* 32 levels (four vectors of eight int32 in [-128, 127]) stored as bytes in
+ * order. The packs work within 128-bit lanes: the 4-byte groups come out as
+ * q0 q1 q2 q3 (elements 0-3 of each), then elements 4-7; the permute puts
+ * them back. */
+AVX2_INLINE void store_levels(int8_t *dst, const __m256i q[4]) {
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)dst, _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
 /* quantize_row_q8_0 (formats.c) byte for byte: the same amax, scale and
  * f16 rounding, and x·(1/d) rounded half away from zero as its
  * round_half_away does it (truncate, then ±1 where the exact remainder
@@ -156,7 +165,6 @@ AVX2_INLINE float hmax_ps(__m256 v) {
 AVX2 void quant_quantize_q8_0_avx2(const float *x, block_q8_0 *y, int64_t n) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)), one = _mm256_set1_ps(1.0f);
     const __m256 half = _mm256_set1_ps(0.5f), minus_half = _mm256_set1_ps(-0.5f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t b = 0; b < n / QK8_0; b++, x += QK8_0) {
         __m256 v[4], m = _mm256_setzero_ps();
         for (int i = 0; i < 4; i++) {
@@ -173,10 +181,7 @@ AVX2 void quant_quantize_q8_0_avx2(const float *x, block_q8_0 *y, int64_t n) {
             const __m256 down = _mm256_and_ps(_mm256_cmp_ps(r, minus_half, _CMP_LE_OQ), one);
             q[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(t, up), down));
         }
-        /* The packs work within 128-bit lanes: the 4-byte groups come out
-         * as q0 q1 q2 q3 (elements 0-3 of each), then elements 4-7. */
-        const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(bytes, order));
+        store_levels(y[b].qs, q);
     }
 }
 
@@ -187,7 +192,7 @@ AVX2 void quant_quantize_q8_0_avx2(const float *x, block_q8_0 *y, int64_t n) {
  * infinity go to the scalar code, whose bytes for them are its own. */
 AVX2 void quant_quantize_q8_K_avx2(const float *x, block_q8_K *y, int64_t n) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), top = _mm256_set1_epi32(127);
+    const __m256i top = _mm256_set1_epi32(127);
     for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
         __m256 m = _mm256_setzero_ps(), odd = m;
         for (int i = 0; i < QK_K; i += 8) {
@@ -214,9 +219,7 @@ AVX2 void quant_quantize_q8_K_avx2(const float *x, block_q8_K *y, int64_t n) {
                 s4 = _mm_hadd_epi32(s4, s4);
                 y[b].bsums[i / 16 + g] = (int16_t)_mm_cvtsi128_si32(_mm_hadd_epi32(s4, s4));
             }
-            /* The packs work within 128-bit lanes; `order` puts them back. */
-            const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-            _mm256_storeu_si256((__m256i *)(y[b].qs + i), _mm256_permutevar8x32_epi32(bytes, order));
+            store_levels(y[b].qs + i, q);
         }
         y[b].d = 1 / iscale;
     }
