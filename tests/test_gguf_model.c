@@ -263,6 +263,22 @@ static void check_prepared(const char *path, tensor_type from, tensor_type to, i
     olmoe_model_free(m);
 }
 
+/* A Q4_K_M model that ran (ran: its Q4_K matrices packed) converts to
+ * q4_k_m as the same file (path) freshly loaded does: packed rows are
+ * written back as the file's bytes, not quantized again. */
+static void check_convert_after_run(const char *tmp, const char *path, olmoe_model *ran) {
+    char fresh[600], again[600];
+    snprintf(fresh, sizeof fresh, "%s/fresh.gguf", tmp);
+    snprintf(again, sizeof again, "%s/again.gguf", tmp);
+    olmoe_model *m = load(path);
+    if (!m) return;
+    CHECK(olmoe_convert(m, fresh, "q4_k_m", NULL, NULL) == OLMOE_OK);
+    CHECK(olmoe_convert(ran, again, "q4_k_m", NULL, NULL) == OLMOE_OK);
+    CHECK_MSG(files_equal(fresh, again), "q4_k_m: converting after a run differs from converting fresh");
+    olmoe_model_free(m);
+    unlink(fresh), unlink(again);
+}
+
 /* Quantized conversions of a model whose rows are whole 256-blocks. */
 static void check_quantized(const char *tmp) {
     char dir[512], out[600], tok[512];
@@ -314,6 +330,11 @@ static void check_quantized(const char *tmp) {
         const int matrices = 2 * (4 + 3 * 8); /* olmoe-mini: 2 layers of 8 experts */
         if (!strcmp(kinds[k].type, "q4_0")) check_prepared(out, TYPE_Q4_0, TYPE_Q4_0X8, matrices, ids, n, ctx, V);
         if (!strcmp(kinds[k].type, "q8_0")) check_prepared(out, TYPE_Q8_0, TYPE_Q8_0X8, matrices + 1, ids, n, ctx, V);
+        /* Q4_K_M: the Q4_K ones, all but layer 1's attn_v and 8 expert downs (Q6_K). */
+        if (!strcmp(kinds[k].type, "q4_k_m")) {
+            check_prepared(out, TYPE_Q4_K, TYPE_Q4_KX8, matrices - 9, ids, n, ctx, V);
+            check_convert_after_run(tmp, out, q);
+        }
         CHECK_MSG(worst >= kinds[k].min_cos, "%s: cosine %.5f < %.3f", kinds[k].type, worst, kinds[k].min_cos);
         olmoe_context_free(ctx);
         olmoe_model_free(q);

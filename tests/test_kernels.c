@@ -485,7 +485,7 @@ static void test_dot_tokens(void) {
 /* dot_pair (two weight streams, one token each, read together) must give
  * each stream the bits dot_tokens gives its token alone. */
 static void test_dot_pair(void) {
-    static const tensor_type types[] = {TYPE_Q4_K, TYPE_Q6_K, TYPE_Q4_0X8, TYPE_Q8_0X8};
+    static const tensor_type types[] = {TYPE_Q4_K, TYPE_Q6_K, TYPE_Q4_0X8, TYPE_Q8_0X8, TYPE_Q4_KX8};
     static const int64_t sizes[] = {256, 2048, 4096};
     int tested = 0;
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
@@ -517,7 +517,8 @@ static void test_dot_pair(void) {
                 free(x);
             }
         }
-    if (has_isa("avx2")) CHECK_MSG(tested >= 12, "AVX2 has dot_pair for Q4_K, Q6_K, Q4_0X8, Q8_0X8 (%d cases)", tested);
+    if (has_isa("avx2"))
+        CHECK_MSG(tested >= 15, "AVX2 has dot_pair for Q4_K, Q6_K, Q4_0X8, Q8_0X8, Q4_KX8 (%d cases)", tested);
     printf("dot_pair checked against dot_tokens in %d cases\n", tested);
 }
 

@@ -1,4 +1,5 @@
-/* Weight rows rearranged in place (quant/pack.h): the Q4_0X8 layout
+/* Weight rows rearranged in place (quant/pack.h): the Q4_0X8 layout (and
+ * Q8_0X8, Q4_KX8 after it)
  * against hand-placed bytes, its activations (Q8_0s), its kernels (exact
  * integers, every instruction set bit for bit equal to the scalar one), a
  * tensor packed on first use by matmul (same products, rows read back
@@ -118,12 +119,11 @@ static block_q8_0s *random_act(int64_t n, int n_tok, float d) {
 }
 
 /* Every SIMD kernel of an interleaved type equals its scalar kernel bit for
- * bit on eight packed rows g against 1..6 tokens a (groups of four and what
- * is left). */
-static void check_isas_match_scalar(tensor_type t, const void *g, const block_q8_0s *a, int64_t n) {
+ * bit on eight packed rows g against 1..6 tokens a, a_row bytes apart
+ * (groups of four and what is left). */
+static void check_isas_match_scalar(tensor_type t, const void *g, const void *a, size_t a_row, int64_t n) {
     const quant_ops *ref = quant_ops_for_isa(t, "scalar");
     const char *isas[] = {"avx2", "neon"};
-    const size_t a_row = (size_t)(n / QK8_0) * sizeof *a;
     for (int ii = 0; ii < 2; ii++) {
         const quant_ops *ops = quant_ops_for_isa(t, isas[ii]);
         if (!ops) continue;
@@ -172,7 +172,7 @@ static void test_kernels(void) {
         rows = random_q4_0(8, n);
         pack_rows_x8(TYPE_Q4_0, rows, g, n);
         a = random_act(n, 6, 0);
-        check_isas_match_scalar(TYPE_Q4_0X8, g, a, n);
+        check_isas_match_scalar(TYPE_Q4_0X8, g, a, (size_t)nb * sizeof *a, n);
         /* ... and the dequantized product, within float rounding. */
         float *wf = malloc(8 * (size_t)n * sizeof *wf), *af = malloc((size_t)n * sizeof *af), y1[8];
         dequantize_rows_q4_0x8(g, wf, n);
@@ -298,6 +298,46 @@ static void test_unwritable(void) {
     free(plain.data), free(packed.data);
 }
 
+/* A packable matrix of rows × n random values quantized as `type`: packed
+ * by its first product where this CPU has the kernel of `packed`, the same
+ * products as the row-major kernel within rounding, the same rows read
+ * back, and the file's bytes given back exactly. */
+static void check_packed_on_first_use(tensor_type type, tensor_type packed, int64_t n_rows, int64_t n) {
+    enum { T = 3 };
+    const size_t bytes = tensor_type_bytes(type, n) * (size_t)n_rows;
+    char *plain = malloc(bytes), *data = malloc(bytes), *back = malloc(bytes);
+    float *x = malloc((size_t)(n_rows > T ? n_rows : T) * n * sizeof *x);
+    float *y0 = malloc((size_t)T * n_rows * sizeof *y0), *y1 = malloc((size_t)T * n_rows * sizeof *y1);
+    float *r0 = malloc((size_t)n * sizeof *r0), *r1 = malloc((size_t)n * sizeof *r1);
+    rng_floats(x, n_rows * n);
+    for (int64_t r = 0; r < n_rows; r++)
+        quant_ops_for(type)->from_f32(x + r * n, plain + (size_t)r * tensor_type_bytes(type, n), n);
+    memcpy(data, plain, bytes);
+    tensor_packing packing;
+    atomic_init(&packing.state, PACK_NOT_YET);
+    tensor tp = {.name = "w", .type = type, .n_dims = 2, .shape = {n_rows, n}, .data = plain, .nbytes = bytes};
+    tensor tq = tp;
+    tq.data = data, tq.packing = &packing;
+    rng_floats(x, T * n);
+    matmul(y0, x, &tp, T, 1);
+    matmul(y1, x, &tq, T, 2);
+    const int packs = quant_ops_for(packed) != NULL;
+    CHECK_INT_EQ(tensor_layout(&tq), packs ? packed : type);
+    CHECK(packs == (memcmp(plain, data, bytes) != 0));
+    for (int i = 0; i < T * n_rows; i++) CHECK_NEAR(y1[i], y0[i], 1e-4 * (fabs(y0[i]) + 1));
+    int same = 1;
+    for (int64_t r = 0; r < n_rows; r++) {
+        tensor_row_to_f32(&tp, r, r0);
+        tensor_row_to_f32(&tq, r, r1);
+        same &= !memcmp(r0, r1, (size_t)n * sizeof *r0);
+    }
+    CHECK_MSG(same, "%s: tensor_row_to_f32 differs after packing", tensor_type_name(type));
+    tensor_rows_as_file(&tq, 8, n_rows - 8, back);
+    CHECK_MSG(!memcmp(back, plain + 8 * tensor_type_bytes(type, n), bytes - 8 * tensor_type_bytes(type, n)),
+              "%s: tensor_rows_as_file differs from the file's rows", tensor_type_name(type));
+    free(plain), free(data), free(back), free(x), free(y0), free(y1), free(r0), free(r1);
+}
+
 /* Q8_0 packs the same way (block_q8_0x8): the layout by hand, its
  * conversions, the kernels (exact integers, every instruction set equal to
  * the scalar one, weights down to -128) and a matrix packed on first use. */
@@ -352,41 +392,120 @@ static void test_q8_0x8(void) {
     CHECK_MSG(exact, "scalar Q8_0X8 kernel is not the exact integer dot");
     free(a);
     a = random_act(n, 6, 0);
-    check_isas_match_scalar(TYPE_Q8_0X8, g, a, n);
+    check_isas_match_scalar(TYPE_Q8_0X8, g, a, (size_t)nb * sizeof *a, n);
     free(a);
 
-    /* A packable Q8_0 matrix: packed by its first product where this CPU
-     * has the kernel, same products as the row-major kernel within rounding,
-     * the same rows read back. */
-    const int64_t n_rows = 24;
-    const int T = 3;
-    block_q8_0 *plain = malloc((size_t)n_rows * nb * sizeof *plain), *data = malloc((size_t)n_rows * nb * sizeof *data);
-    float *xr = malloc((size_t)n_rows * n * sizeof *xr);
-    rng_floats(xr, n_rows * n);
-    for (int64_t r = 0; r < n_rows; r++) quantize_row_q8_0(xr + r * n, plain + r * nb, n);
-    memcpy(data, plain, (size_t)n_rows * nb * sizeof *data);
-    tensor_packing packing;
-    atomic_init(&packing.state, PACK_NOT_YET);
-    const size_t bytes = (size_t)n_rows * nb * sizeof *data;
-    tensor tp = {.name = "w", .type = TYPE_Q8_0, .n_dims = 2, .shape = {n_rows, n}, .data = plain, .nbytes = bytes};
-    tensor tq = tp;
-    tq.data = data, tq.packing = &packing;
-    float y0[3 * 24], y1[3 * 24];
-    matmul(y0, x, &tp, T, 1);
-    matmul(y1, x, &tq, T, 2);
-    const int packs = quant_ops_for(TYPE_Q8_0X8) != NULL;
-    CHECK_INT_EQ(tensor_layout(&tq), packs ? TYPE_Q8_0X8 : TYPE_Q8_0);
-    CHECK(packs == (memcmp(plain, data, bytes) != 0));
-    for (int i = 0; i < T * n_rows; i++) CHECK_NEAR(y1[i], y0[i], 1e-4 * (fabs(y0[i]) + 1));
-    float r0[256], r1[256];
-    int same = 1;
-    for (int64_t r = 0; r < n_rows; r++) {
-        tensor_row_to_f32(&tp, r, r0);
-        tensor_row_to_f32(&tq, r, r1);
-        same &= !memcmp(r0, r1, sizeof r0);
+    check_packed_on_first_use(TYPE_Q8_0, TYPE_Q8_0X8, 24, n);
+}
+
+/* n_tok Q8_K activation rows of n random levels in [-127, 127] with their
+ * bsums; scale d (0: random). */
+static block_q8_K *random_act_q8_K(int64_t n, int n_tok, float d) {
+    block_q8_K *a = malloc((size_t)n_tok * (size_t)(n / QK_K) * sizeof *a);
+    for (int64_t b = 0; b < n_tok * (n / QK_K); b++) {
+        for (int i = 0; i < QK_K; i++) a[b].qs[i] = (int8_t)((int)(rng_u64() % 255) - 127);
+        for (int k = 0; k < QK_K / 16; k++) {
+            int sum = 0;
+            for (int i = 0; i < 16; i++) sum += a[b].qs[16 * k + i];
+            a[b].bsums[k] = (int16_t)sum;
+        }
+        a[b].d = d != 0 ? d : ldexpf(1.0f + (float)(rng_u64() % 1024) / 1024.0f, -(int)(rng_u64() % 10));
     }
-    CHECK_MSG(same, "Q8_0: tensor_row_to_f32 differs after packing");
-    free(plain), free(data), free(xr);
+    return a;
+}
+
+/* Q4_K packs eight rows a super-block at a time (block_q4_Kx8): d, dmin
+ * and levels placed by hand, every 6-bit scale and min decoded from the
+ * documented positions (random bytes: every bit pattern), the file's
+ * blocks given back exactly, the conversions, the kernels (exact integers
+ * for the scales and for the mins apart, every instruction set equal to
+ * the scalar one, the dequantized product within rounding) and a matrix
+ * packed on first use. */
+static void test_q4_Kx8(void) {
+    const int64_t n = 512, nb = n / QK_K;
+    block_q4_K rows[8 * 2], back[8 * 2];
+    for (size_t i = 0; i < sizeof rows; i++) ((uint8_t *)rows)[i] = (uint8_t)rng_u64();
+    block_q4_Kx8 g[2], q[2];
+    pack_rows_x8(TYPE_Q4_K, rows, g, n);
+    int placed = 1;
+    for (int64_t b = 0; b < nb; b++)
+        for (int j = 0; j < 8; j++) {
+            const block_q4_K *x = &rows[j * nb + b];
+            placed &= g[b].d[j] == x->d && g[b].dmin[j] == x->dmin;
+            for (int i = 0; i < QK_K / 2; i++) placed &= g[b].qs[32 * (i / 4) + 4 * j + i % 4] == x->qs[i];
+            for (int s = 0; s < 8; s++) {
+                uint8_t sc, m;
+                q4k_get_scale_min(s, x->scales, &sc, &m);
+                const int at = 16 * (j / 4) + 4 * (s % 4) + j % 4, h = s / 4;
+                const int top = g[b].scales[64 + at];
+                placed &= sc == ((g[b].scales[at] >> 4 * h & 15) | (top >> 2 * h & 3) << 4);
+                placed &= m == ((g[b].scales[32 + at] >> 4 * h & 15) | (top >> (4 + 2 * h) & 3) << 4);
+            }
+        }
+    CHECK_MSG(placed, "pack_rows_x8(Q4_K) put a value elsewhere");
+    unpack_rows_x8(TYPE_Q4_K, g, back, n);
+    CHECK(!memcmp(back, rows, sizeof rows));
+
+    /* Quantized rows: the conversions, 8 rows at a time. */
+    float x[8 * 512], want[8 * 512], got[8 * 512];
+    rng_floats(x, 8 * n);
+    for (int j = 0; j < 8; j++) quantize_row_q4_K(x + j * n, rows + j * nb, n);
+    pack_rows_x8(TYPE_Q4_K, rows, g, n);
+    for (int j = 0; j < 8; j++) dequantize_row_q4_K(rows + j * nb, want + j * n, n);
+    dequantize_rows_q4_Kx8(g, got, n);
+    CHECK(!memcmp(got, want, sizeof got));
+    quantize_rows_q4_Kx8(x, q, n);
+    CHECK(!memcmp(q, g, sizeof q));
+
+    const quant_ops *ref = quant_ops_for_isa(TYPE_Q4_KX8, "scalar");
+    CHECK(ref && ref->interleave == 8 && ref->act_type == TYPE_Q8_K && ref->dot_tokens);
+    if (!ref) return;
+    /* Unit d (dmin 0), then unit dmin (d 0): Σ_s sc·Σ q·a and -Σ_s m·Σ a
+     * exactly, on random scale bytes (one super-block: no float sums). */
+    block_q8_K *a = random_act_q8_K(QK_K, 6, 1.0f);
+    for (int part = 0; part < 2; part++) {
+        block_q4_K unit[8];
+        for (int j = 0; j < 8; j++) {
+            for (size_t i = 0; i < sizeof unit[j]; i++) ((uint8_t *)&unit[j])[i] = (uint8_t)rng_u64();
+            unit[j].d = f32_to_f16(part == 0 ? 1.0f : 0.0f);
+            unit[j].dmin = f32_to_f16(part == 0 ? 0.0f : 1.0f);
+        }
+        block_q4_Kx8 ug;
+        pack_rows_x8(TYPE_Q4_K, unit, &ug, QK_K);
+        float y[6 * 8];
+        ref->dot_tokens(QK_K, &ug, a, sizeof *a, 6, y, 8);
+        int exact = 1;
+        for (int t = 0; t < 6; t++)
+            for (int j = 0; j < 8; j++) {
+                long long v = 0;
+                for (int s = 0; s < 8; s++) {
+                    uint8_t sc, m;
+                    q4k_get_scale_min(s, unit[j].scales, &sc, &m);
+                    long long dot = 0, sum = 0;
+                    for (int l = 0; l < 32; l++) {
+                        dot += (long long)(unit[j].qs[32 * (s / 2) + l] >> 4 * (s % 2) & 15) * a[t].qs[32 * s + l];
+                        sum += a[t].qs[32 * s + l];
+                    }
+                    v += part == 0 ? sc * dot : -m * sum;
+                }
+                exact &= y[t * 8 + j] == (float)v;
+            }
+        CHECK_MSG(exact, "scalar Q4_KX8 kernel is not the exact integer dot (%s)", part == 0 ? "scales" : "mins");
+    }
+    free(a);
+    a = random_act_q8_K(n, 6, 0);
+    check_isas_match_scalar(TYPE_Q4_KX8, g, a, (size_t)nb * sizeof *a, n);
+    float af[512], y1[8];
+    for (int64_t b = 0; b < nb; b++)
+        for (int i = 0; i < QK_K; i++) af[b * QK_K + i] = a[b].d * a[b].qs[i];
+    ref->dot_tokens(n, g, a, 0, 1, y1, 1);
+    for (int j = 0; j < 8; j++) {
+        double dot = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++) dot += (double)want[j * n + i] * af[i], mag += fabs((double)want[j * n + i] * af[i]);
+        CHECK_NEAR(y1[j], dot, 1e-5 * mag + 1e-30);
+    }
+    free(a);
+    check_packed_on_first_use(TYPE_Q4_K, TYPE_Q4_KX8, 24, n);
 }
 
 static int files_equal(const char *a, const char *b) {
@@ -448,6 +567,7 @@ int main(int argc, char **argv) {
     test_tensor();
     test_unwritable();
     test_q8_0x8();
+    test_q4_Kx8();
     test_convert_after_run(shared);
     return check_report("test_pack");
 }

@@ -258,6 +258,11 @@ static olmoe_status write_matrix(gguf_writer *w, int i, const tensor *src, tenso
         return gguf_writer_write_tensor_part(w, i, src->data, src->nbytes);
     for (int64_t r0 = 0; r0 < rows && !st; r0 += ROW_CHUNK) {
         int64_t n = rows - r0 < ROW_CHUNK ? rows - r0 : ROW_CHUNK;
+        if (src->type == type) { /* rows matmul packed: back to the file's bytes exactly */
+            tensor_rows_as_file(src, r0, n, rows_out);
+            st = gguf_writer_write_tensor_part(w, i, rows_out, (size_t)n * out_row);
+            continue;
+        }
 #pragma omp parallel for schedule(dynamic, 8)
         for (int64_t r = 0; r < n; r++) {
             float *f = rows_f32 + (size_t)r * cols;

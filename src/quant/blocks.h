@@ -104,6 +104,15 @@ static inline void q4k_get_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8
     }
 }
 
+/* The inverse: the 12 bytes holding 6-bit pairs (sc[j], m[j]), j < 8. */
+static inline void q4k_set_scales_mins(const uint8_t *sc, const uint8_t *m, uint8_t *s) {
+    for (int j = 0; j < 4; j++) {
+        s[j] = (uint8_t)((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+        s[j + 4] = (uint8_t)((m[j] & 63) | ((m[j + 4] >> 4) << 6));
+        s[j + 8] = (uint8_t)((sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4));
+    }
+}
+
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 layout");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K layout");
@@ -127,6 +136,26 @@ typedef struct {
     int8_t qs[8 * QK8_0];
 } block_q8_0x8;
 
+/* Q4_K with eight rows interleaved (ours, quant/pack.h): one super-block
+ * (256 elements) of rows r0..r0+7 in the 1152 bytes of their eight blocks.
+ * d[j], dmin[j] are row j's; qs[32g + 4j + i] = row j's qs[4g + i], as in
+ * Q4_0x8. The eight rows' 6-bit scales sc[s][j] and mins m[s][j] (s the
+ * 32-element sub-block) are laid out so that a kernel decodes all 128 with
+ * a few masks and shifts, and one byte shuffle then puts sub-block s's eight
+ * values in the eight 32-bit lanes: value (s, j) has the position
+ * p(s, j) = 16·(j/4) + 4·(s%4) + j%4 in a 32-byte vector (the 4 rows of a
+ * 128-bit lane for 4 sub-blocks), and
+ *   scales[p]      = low 4 bits of sc[s][j] | of sc[s+4][j] << 4   (s < 4)
+ *   scales[32 + p] = the same for m
+ *   scales[64 + p] = top 2 bits of sc[s][j] | of sc[s+4][j] << 2
+ *                    | of m[s][j] << 4 | of m[s+4][j] << 6. */
+typedef struct {
+    uint16_t d[8];
+    uint16_t dmin[8];
+    uint8_t scales[96];
+    uint8_t qs[8 * QK_K / 2];
+} block_q4_Kx8;
+
 /* Activations for Q4_0X8 and Q8_0X8 weights (ours): one Q8_0 block (levels
  * in order, the f16-rounded scale as a float) with 8·Σ levels, which turns
  * Σ q·a over Q4_0's unsigned nibbles into Σ (q-8)·a (Q8_0X8 ignores it). */
@@ -137,6 +166,7 @@ typedef struct {
 } block_q8_0s;
 
 _Static_assert(sizeof(block_q4_0x8) == 8 * sizeof(block_q4_0) && sizeof(block_q8_0x8) == 8 * sizeof(block_q8_0) &&
+                   sizeof(block_q4_Kx8) == 8 * sizeof(block_q4_K) &&
                    sizeof(block_q8_0s) == 40,
                "interleaved layouts");
 _Static_assert(sizeof(block_q8_0x2) == 128 && sizeof(block_q8_0x1) == 64, "block_q8_0x2 layout");

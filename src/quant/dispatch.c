@@ -34,6 +34,7 @@ DECLARE_DOTS(scalar)
 void quant_silu_mul_scalar(int64_t n, float *gate, const float *up);
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0x8_scalar)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0x8_scalar)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q4_Kx8_scalar)
 #if defined(__x86_64__)
 DECLARE_DOTS(avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_f32_avx2)
@@ -44,6 +45,7 @@ void quant_quantize_q8_K_avx2(const float *x, block_q8_K *y, int64_t n);
 void quant_silu_mul_avx2(int64_t n, float *gate, const float *up);
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0x8_avx2)
+DECLARE_DOT_TOKENS(quant_dot_tokens_q4_Kx8_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_0_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q8_0_avx2)
 DECLARE_DOT_TOKENS(quant_dot_tokens_q4_K_avx2)
@@ -52,6 +54,7 @@ DECLARE_DOT_TOKENS(quant_dot_tokens_q6_K_avx2)
     void name(int64_t n, const void *w0, const void *a0, float *y0, const void *w1, const void *a1, float *y1);
 DECLARE_DOT_PAIR(quant_dot_pair_q4_0x8_avx2)
 DECLARE_DOT_PAIR(quant_dot_pair_q8_0x8_avx2)
+DECLARE_DOT_PAIR(quant_dot_pair_q4_Kx8_avx2)
 DECLARE_DOT_PAIR(quant_dot_pair_q4_K_avx2)
 DECLARE_DOT_PAIR(quant_dot_pair_q6_K_avx2)
 #endif
@@ -102,13 +105,15 @@ BLOCK_ROWS(q6_K, block_q6_K)
 /* ---- tables ---- */
 
 /* The dot_tokens entries (kernels.h) of the float types (float_tokens(f32)
- * etc.), Q4_0, Q8_0, Q4_K, Q6_K and of the interleaved Q4_0X8 and Q8_0X8;
+ * etc.), Q4_0, Q8_0, Q4_K, Q6_K and of the interleaved Q4_0X8, Q8_0X8 and
+ * Q4_KX8;
  * NULL where an instruction set has none (for an interleaved type: no
  * kernel, so weights stay as the file has them, see lookup()). pf: the
  * row-major kernels prefetch the weights they stream (kernels.h); the
  * interleaved ones always do (one call streams 9 KiB of eight rows).
- * pairs(type): the dot_pair entries of Q4_K, Q6_K, Q4_0X8 and Q8_0X8. */
-#define TABLE(isa, float_tokens, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, q8_0x8_tokens, pf, pairs) \
+ * pairs(type): the dot_pair entries of Q4_K, Q6_K and the interleaved ones. */
+#define TABLE(isa, float_tokens, q4_0_tokens, q8_0_tokens, q4_K_tokens, q6_K_tokens, q4_0x8_tokens, q8_0x8_tokens, \
+              q4_Kx8_tokens, pf, pairs)                                                                     \
     {                                                                                                       \
         {TYPE_F32, TYPE_F32, f32_to_f32_row, f32_from_f32_row, quant_dot_f32_##isa, float_tokens(f32), 0, pf, NULL},      \
         {TYPE_F16, TYPE_F32, f16_to_f32_row, f16_from_f32_row, quant_dot_f16_##isa, float_tokens(f16), 0, pf, NULL},      \
@@ -119,8 +124,9 @@ BLOCK_ROWS(q6_K, block_q6_K)
         {TYPE_Q6_K, TYPE_Q8_K, q6_K_to_f32_row, q6_K_from_f32_row, quant_dot_q6_K_##isa, q6_K_tokens, 0, pf, pairs(q6_K)}, \
         {TYPE_Q4_0X8, TYPE_Q8_0S, dequantize_rows_q4_0x8, quantize_rows_q4_0x8, NULL, q4_0x8_tokens, 8, 1, pairs(q4_0x8)}, \
         {TYPE_Q8_0X8, TYPE_Q8_0S, dequantize_rows_q8_0x8, quantize_rows_q8_0x8, NULL, q8_0x8_tokens, 8, 1, pairs(q8_0x8)}, \
+        {TYPE_Q4_KX8, TYPE_Q8_K, dequantize_rows_q4_Kx8, quantize_rows_q4_Kx8, NULL, q4_Kx8_tokens, 8, 1, pairs(q4_Kx8)}, \
     }
-enum { N_WEIGHT_TYPES = 9 };
+enum { N_WEIGHT_TYPES = 10 };
 
 /* float_tokens(type): the float types' dot_tokens, or NULL. */
 #define NO_TOKENS(type) NULL
@@ -128,15 +134,17 @@ enum { N_WEIGHT_TYPES = 9 };
 #define NO_PAIRS(type) NULL
 #define AVX2_PAIRS(type) quant_dot_pair_##type##_avx2
 static const quant_ops scalar_ops[N_WEIGHT_TYPES] =
-    TABLE(scalar, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, quant_dot_tokens_q8_0x8_scalar, 0, NO_PAIRS);
+    TABLE(scalar, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_scalar, quant_dot_tokens_q8_0x8_scalar,
+          quant_dot_tokens_q4_Kx8_scalar, 0, NO_PAIRS);
 #if defined(__x86_64__)
 static const quant_ops avx2_ops[N_WEIGHT_TYPES] =
     TABLE(avx2, AVX2_TOKENS, quant_dot_tokens_q4_0_avx2, quant_dot_tokens_q8_0_avx2, quant_dot_tokens_q4_K_avx2,
-          quant_dot_tokens_q6_K_avx2, quant_dot_tokens_q4_0x8_avx2, quant_dot_tokens_q8_0x8_avx2, 1, AVX2_PAIRS);
+          quant_dot_tokens_q6_K_avx2, quant_dot_tokens_q4_0x8_avx2, quant_dot_tokens_q8_0x8_avx2,
+          quant_dot_tokens_q4_Kx8_avx2, 1, AVX2_PAIRS);
 #endif
 #if defined(__aarch64__)
 static const quant_ops neon_ops[N_WEIGHT_TYPES] =
-    TABLE(neon, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, NULL, 0, NO_PAIRS);
+    TABLE(neon, NO_TOKENS, NULL, NULL, NULL, NULL, quant_dot_tokens_q4_0x8_neon, NULL, NULL, 0, NO_PAIRS);
 #endif
 
 typedef struct {

@@ -134,6 +134,42 @@ void quant_dot_tokens_q8_0x8_scalar(int64_t n, const void *wv, const void *av, s
     }
 }
 
+/* Eight interleaved Q4_K rows (block_q4_Kx8) against n_tok Q8_K rows, as
+ * above: per super-block and row, d·Σ_s sc_s·Σ(q·a) and dmin·Σ_s m_s·Σa
+ * each added with one fused multiply-add into the row's sum and min, and
+ * the row's result their difference, the SIMD lanes' order. */
+void quant_dot_tokens_q4_Kx8_scalar(int64_t n, const void *wv, const void *av, size_t a_row, int n_tok,
+                                    float *y, int64_t y_stride) {
+    const block_q4_Kx8 *w = wv;
+    prefetch_cursor pf = prefetch_start(w);
+    for (int t = 0; t < n_tok; t++) {
+        const block_q8_K *a = (const block_q8_K *)((const char *)av + (size_t)t * a_row);
+        float sum[8] = {0}, min[8] = {0};
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            prefetch_to(&pf, w + b + 1);
+            for (int j = 0; j < 8; j++) {
+                int32_t isum = 0, imin = 0;
+                for (int s = 0; s < 8; s++) {
+                    const int at = 16 * (j / 4) + 4 * (s % 4) + j % 4, hi = s / 4; /* blocks.h */
+                    const int top = w[b].scales[64 + at] >> (2 * hi);
+                    const int sc = (w[b].scales[at] >> (4 * hi) & 0xF) | (top & 3) << 4;
+                    const int m = (w[b].scales[32 + at] >> (4 * hi) & 0xF) | (top >> 4 & 3) << 4;
+                    int32_t dot = 0; /* sub-block s: nibble s % 2 of row bytes 32·(s/2) .. */
+                    for (int l = 0; l < 32; l++) {
+                        const int byte = 32 * (s / 2) + l;
+                        dot += (w[b].qs[32 * (byte / 4) + 4 * j + byte % 4] >> (4 * (s % 2)) & 0xF) * a[b].qs[32 * s + l];
+                    }
+                    isum += sc * dot;
+                    imin += m * (a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
+                }
+                sum[j] = fmaf(f16_to_f32(w[b].d[j]) * a[b].d, (float)isum, sum[j]);
+                min[j] = fmaf(f16_to_f32(w[b].dmin[j]) * a[b].d, (float)imin, min[j]);
+            }
+        }
+        for (int j = 0; j < 8; j++) y[(size_t)t * (size_t)y_stride + (size_t)j] = sum[j] - min[j];
+    }
+}
+
 /* Activations in the Q8_0x2 layout (blocks.h); the sums are ggml's:
  * d_w·d_a·Σ (q-8)·a per block. */
 float quant_dot_q4_0_scalar(int64_t n, const void *wv, const void *av) {

@@ -144,20 +144,14 @@ void quantize_row_q4_K(const float *x, block_q4_K *y, int64_t n) {
          * as ggml's does (a negative scale would become 63, not 0). */
         const float inv_scale = max_scale > 0 ? 63.0f / max_scale : 0.0f;
         const float inv_min = max_min > 0 ? 63.0f / max_min : 0.0f;
+        uint8_t ls[QK_K / 32], lm[QK_K / 32];
         for (int j = 0; j < QK_K / 32; j++) {
-            uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
-            uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
-            if (ls > 63) ls = 63;
-            if (lm > 63) lm = 63;
-            if (j < 4) {
-                y[b].scales[j] = ls;
-                y[b].scales[j + 4] = lm;
-            } else { /* bytes j-4 and j were written at step j-4 */
-                y[b].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-                y[b].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
-                y[b].scales[j] |= (uint8_t)((lm >> 4) << 6);
-            }
+            ls[j] = (uint8_t)nearest_int(inv_scale * scales[j]);
+            lm[j] = (uint8_t)nearest_int(inv_min * mins[j]);
+            if (ls[j] > 63) ls[j] = 63;
+            if (lm[j] > 63) lm[j] = 63;
         }
+        q4k_set_scales_mins(ls, lm, y[b].scales);
         y[b].d = f32_to_f16(max_scale / 63.0f);
         y[b].dmin = f32_to_f16(max_min / 63.0f);
 

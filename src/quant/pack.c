@@ -12,15 +12,85 @@
 #include "quant/formats.h"
 #include "quant/matmul.h"
 
-/* The interleaved layouts: a row type whose blocks are an f16 scale and
- * qs_bytes of levels (Q4_0, Q8_0), and its eight-row form (blocks.h), which
- * puts the eight scales first and then, 4 bytes at a time, the same 4 bytes
- * of each row: qs[32k + 4j + i] = row j's qs[4k + i]. */
+/* The interleaved layouts: a row type and its eight-row form (blocks.h),
+ * whose block holds block b of each of eight rows in the bytes of those
+ * eight blocks. get(g, j, x) copies row j's block out of the packed block
+ * g into x, as the file has it; put(g, j, x) is its inverse. */
 typedef struct {
     tensor_type row, packed;
-    int qs_bytes;
+    int block_elems;
+    size_t block_bytes; /* of one row's block: a packed block is eight */
+    void (*get)(const uint8_t *g, int j, uint8_t *x);
+    void (*put)(uint8_t *g, int j, const uint8_t *x);
 } x8_layout;
-static const x8_layout x8_layouts[] = {{TYPE_Q4_0, TYPE_Q4_0X8, QK4_0 / 2}, {TYPE_Q8_0, TYPE_Q8_0X8, QK8_0}};
+
+/* The levels of all three interleave 4 bytes at a time: byte 4k + i of row
+ * j's n_bytes is byte 32k + 4j + i of the packed ones. */
+static void get_levels(const uint8_t *packed, int j, uint8_t *row, int n_bytes) {
+    for (int k = 0; k < n_bytes / 4; k++) memcpy(row + 4 * k, packed + 32 * k + 4 * j, 4);
+}
+static void put_levels(uint8_t *packed, int j, const uint8_t *row, int n_bytes) {
+    for (int k = 0; k < n_bytes / 4; k++) memcpy(packed + 32 * k + 4 * j, row + 4 * k, 4);
+}
+
+/* Q4_0 and Q8_0: the eight f16 scales, then the levels. */
+#define SCALED_X8(name, qs_bytes)                                                                            \
+    static void get_##name(const uint8_t *g, int j, uint8_t *x) {                                             \
+        memcpy(x, g + 2 * j, 2);                                                                              \
+        get_levels(g + 16, j, x + 2, qs_bytes);                                                               \
+    }                                                                                                         \
+    static void put_##name(uint8_t *g, int j, const uint8_t *x) {                                             \
+        memcpy(g + 2 * j, x, 2);                                                                              \
+        put_levels(g + 16, j, x + 2, qs_bytes);                                                               \
+    }
+SCALED_X8(q4_0, QK4_0 / 2)
+SCALED_X8(q8_0, QK8_0)
+#undef SCALED_X8
+
+/* Q4_K: the scales and mins of row j re-encoded at their positions
+ * 16·(j/4) + 4·(s%4) + j%4 (block_q4_Kx8); each byte holds values of one
+ * row only, so rows are written independently. The row block is bytes
+ * (memcpy in and out of its fields: it may sit anywhere). */
+static void get_q4_K(const uint8_t *g, int j, uint8_t *x) {
+    const block_q4_Kx8 *p = (const block_q4_Kx8 *)g;
+    block_q4_K b;
+    uint8_t sc[8], m[8];
+    for (int s = 0; s < 4; s++) {
+        const int at = 16 * (j / 4) + 4 * s + j % 4;
+        const uint8_t lo = p->scales[at], mlo = p->scales[32 + at], top = p->scales[64 + at];
+        sc[s] = (uint8_t)((lo & 0xF) | (top & 3) << 4);
+        sc[s + 4] = (uint8_t)((lo >> 4) | (top >> 2 & 3) << 4);
+        m[s] = (uint8_t)((mlo & 0xF) | (top >> 4 & 3) << 4);
+        m[s + 4] = (uint8_t)((mlo >> 4) | (top >> 6) << 4);
+    }
+    b.d = p->d[j];
+    b.dmin = p->dmin[j];
+    q4k_set_scales_mins(sc, m, b.scales);
+    get_levels(p->qs, j, b.qs, QK_K / 2);
+    memcpy(x, &b, sizeof b);
+}
+static void put_q4_K(uint8_t *g, int j, const uint8_t *x) {
+    block_q4_Kx8 *p = (block_q4_Kx8 *)g;
+    block_q4_K b;
+    memcpy(&b, x, sizeof b);
+    uint8_t sc[8], m[8];
+    for (int s = 0; s < 8; s++) q4k_get_scale_min(s, b.scales, &sc[s], &m[s]);
+    for (int s = 0; s < 4; s++) {
+        const int at = 16 * (j / 4) + 4 * s + j % 4;
+        p->scales[at] = (uint8_t)((sc[s] & 0xF) | (sc[s + 4] & 0xF) << 4);
+        p->scales[32 + at] = (uint8_t)((m[s] & 0xF) | (m[s + 4] & 0xF) << 4);
+        p->scales[64 + at] = (uint8_t)(sc[s] >> 4 | (sc[s + 4] >> 4) << 2 | (m[s] >> 4) << 4 | (m[s + 4] >> 4) << 6);
+    }
+    p->d[j] = b.d;
+    p->dmin[j] = b.dmin;
+    put_levels(p->qs, j, b.qs, QK_K / 2);
+}
+
+static const x8_layout x8_layouts[] = {
+    {TYPE_Q4_0, TYPE_Q4_0X8, QK4_0, sizeof(block_q4_0), get_q4_0, put_q4_0},
+    {TYPE_Q8_0, TYPE_Q8_0X8, QK8_0, sizeof(block_q8_0), get_q8_0, put_q8_0},
+    {TYPE_Q4_K, TYPE_Q4_KX8, QK_K, sizeof(block_q4_K), get_q4_K, put_q4_K},
+};
 
 static const x8_layout *x8_of(tensor_type t) {
     for (size_t i = 0; i < sizeof x8_layouts / sizeof *x8_layouts; i++)
@@ -28,49 +98,45 @@ static const x8_layout *x8_of(tensor_type t) {
     return NULL;
 }
 
-/* Block b of row j of a group, and back (x: one row block, scale first). */
+/* Block b of row j of a group of eight rows, and back. */
 static void get_block(const x8_layout *l, const void *group, int64_t b, int j, uint8_t *x) {
-    const uint8_t *g = (const uint8_t *)group + (size_t)b * (size_t)(16 + 8 * l->qs_bytes);
-    memcpy(x, g + 2 * j, 2);
-    for (int k = 0; k < l->qs_bytes / 4; k++) memcpy(x + 2 + 4 * k, g + 16 + 32 * k + 4 * j, 4);
+    l->get((const uint8_t *)group + (size_t)b * 8 * l->block_bytes, j, x);
 }
 static void put_block(const x8_layout *l, void *group, int64_t b, int j, const uint8_t *x) {
-    uint8_t *g = (uint8_t *)group + (size_t)b * (size_t)(16 + 8 * l->qs_bytes);
-    memcpy(g + 2 * j, x, 2);
-    for (int k = 0; k < l->qs_bytes / 4; k++) memcpy(g + 16 + 32 * k + 4 * j, x + 2 + 4 * k, 4);
+    l->put((uint8_t *)group + (size_t)b * 8 * l->block_bytes, j, x);
 }
 
 void pack_rows_x8(tensor_type row_type, const void *rows, void *out, int64_t n) {
     const x8_layout *l = x8_of(row_type);
-    const int64_t nb = n / QK8_0, block = 2 + l->qs_bytes; /* both types: 32 elements a block */
+    const int64_t nb = n / l->block_elems;
     for (int64_t b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++) put_block(l, out, b, j, (const uint8_t *)rows + (size_t)(j * nb + b) * block);
+        for (int j = 0; j < 8; j++) put_block(l, out, b, j, (const uint8_t *)rows + (size_t)(j * nb + b) * l->block_bytes);
 }
 
 void unpack_rows_x8(tensor_type row_type, const void *in, void *rows, int64_t n) {
     const x8_layout *l = x8_of(row_type);
-    const int64_t nb = n / QK8_0, block = 2 + l->qs_bytes;
+    const int64_t nb = n / l->block_elems;
     for (int64_t b = 0; b < nb; b++)
-        for (int j = 0; j < 8; j++) get_block(l, in, b, j, (uint8_t *)rows + (size_t)(j * nb + b) * block);
+        for (int j = 0; j < 8; j++) get_block(l, in, b, j, (uint8_t *)rows + (size_t)(j * nb + b) * l->block_bytes);
 }
 
 /* Eight rows of floats to and from a packed layout, block by block through
  * the row type's own conversions. */
 static void dequantize_x8(const x8_layout *l, const void *src, float *dst, int64_t n) {
     const quant_ops *row = quant_ops_for(l->row);
-    uint8_t x[2 + QK8_0];
+    uint8_t x[sizeof(block_q4_K)]; /* the largest row block */
     for (int j = 0; j < 8; j++)
-        for (int64_t b = 0; b < n / QK8_0; b++) {
+        for (int64_t b = 0; b < n / l->block_elems; b++) {
             get_block(l, src, b, j, x);
-            row->to_f32(x, dst + (size_t)j * (size_t)n + (size_t)b * QK8_0, QK8_0);
+            row->to_f32(x, dst + (size_t)j * (size_t)n + (size_t)b * l->block_elems, l->block_elems);
         }
 }
 static void quantize_x8(const x8_layout *l, const float *src, void *dst, int64_t n) {
     const quant_ops *row = quant_ops_for(l->row);
-    uint8_t x[2 + QK8_0];
+    uint8_t x[sizeof(block_q4_K)];
     for (int j = 0; j < 8; j++)
-        for (int64_t b = 0; b < n / QK8_0; b++) {
-            row->from_f32(src + (size_t)j * (size_t)n + (size_t)b * QK8_0, x, QK8_0);
+        for (int64_t b = 0; b < n / l->block_elems; b++) {
+            row->from_f32(src + (size_t)j * (size_t)n + (size_t)b * l->block_elems, x, l->block_elems);
             put_block(l, dst, b, j, x);
         }
 }
@@ -78,6 +144,8 @@ void dequantize_rows_q4_0x8(const void *src, float *dst, int64_t n) { dequantize
 void quantize_rows_q4_0x8(const float *src, void *dst, int64_t n) { quantize_x8(&x8_layouts[0], src, dst, n); }
 void dequantize_rows_q8_0x8(const void *src, float *dst, int64_t n) { dequantize_x8(&x8_layouts[1], src, dst, n); }
 void quantize_rows_q8_0x8(const float *src, void *dst, int64_t n) { quantize_x8(&x8_layouts[1], src, dst, n); }
+void dequantize_rows_q4_Kx8(const void *src, float *dst, int64_t n) { dequantize_x8(&x8_layouts[2], src, dst, n); }
+void quantize_rows_q4_Kx8(const float *src, void *dst, int64_t n) { quantize_x8(&x8_layouts[2], src, dst, n); }
 
 tensor_type packed_type_of(tensor_type t) {
     const x8_layout *l = x8_of(t);
@@ -147,6 +215,17 @@ const quant_ops *tensor_matmul_ops(const tensor *w) {
     return quant_ops_for(tensor_layout(w));
 }
 
+void tensor_rows_as_file(const tensor *w, int64_t r0, int64_t n, void *out) {
+    const int64_t cols = w->shape[w->n_dims - 1];
+    const size_t row = tensor_type_bytes(w->type, cols);
+    const char *src = (const char *)w->data + (size_t)r0 * row;
+    if (tensor_layout(w) == w->type) {
+        memcpy(out, src, (size_t)n * row);
+        return;
+    }
+    for (int64_t g = 0; g < n; g += 8) unpack_rows_x8(w->type, src + (size_t)g * row, (char *)out + (size_t)g * row, cols);
+}
+
 void tensor_row_to_f32(const tensor *w, int64_t r, float *out) {
     const tensor_type t = tensor_layout(w);
     const int64_t n = w->shape[w->n_dims - 1];
@@ -159,9 +238,9 @@ void tensor_row_to_f32(const tensor *w, int64_t r, float *out) {
     /* Block b of row r sits in group r/8, lane r%8. */
     const quant_ops *row_ops = quant_ops_for(l->row);
     const char *g = (const char *)w->data + (size_t)(r / 8) * 8 * row;
-    uint8_t x[2 + QK8_0];
-    for (int64_t b = 0; b < n / QK8_0; b++) {
+    uint8_t x[sizeof(block_q4_K)];
+    for (int64_t b = 0; b < n / l->block_elems; b++) {
         get_block(l, g, b, (int)(r % 8), x);
-        row_ops->to_f32(x, out + b * QK8_0, QK8_0);
+        row_ops->to_f32(x, out + b * l->block_elems, l->block_elems);
     }
 }

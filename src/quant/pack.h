@@ -43,8 +43,13 @@ tensor_type tensor_layout(const tensor *w);
 /* Row r of w as float32, whatever its layout. */
 void tensor_row_to_f32(const tensor *w, int64_t r, float *out);
 
-/* Eight rows of n elements of row_type (TYPE_Q4_0 or TYPE_Q8_0), row after
- * row, to and from their interleaved layout (block_q4_0x8, block_q8_0x8). */
+/* Rows [r0, r0 + n) of w in the file's layout (row-major blocks of
+ * w->type), unpacked if w was packed (r0 and n then multiples of 8). */
+void tensor_rows_as_file(const tensor *w, int64_t r0, int64_t n, void *out);
+
+/* Eight rows of n elements of row_type (TYPE_Q4_0, TYPE_Q8_0 or TYPE_Q4_K),
+ * row after row, to and from their interleaved layout (block_q4_0x8,
+ * block_q8_0x8, block_q4_Kx8). */
 void pack_rows_x8(tensor_type row_type, const void *rows, void *out, int64_t n);
 void unpack_rows_x8(tensor_type row_type, const void *in, void *rows, int64_t n);
 /* Eight rows of n floats (row after row) from and to an interleaved layout,
@@ -53,5 +58,7 @@ void dequantize_rows_q4_0x8(const void *src, float *dst, int64_t n);
 void quantize_rows_q4_0x8(const float *src, void *dst, int64_t n);
 void dequantize_rows_q8_0x8(const void *src, float *dst, int64_t n);
 void quantize_rows_q8_0x8(const float *src, void *dst, int64_t n);
+void dequantize_rows_q4_Kx8(const void *src, float *dst, int64_t n);
+void quantize_rows_q4_Kx8(const float *src, void *dst, int64_t n);
 
 #endif

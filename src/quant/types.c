@@ -23,10 +23,11 @@ static type_info info_of(tensor_type t) {
     case TYPE_Q8_K: return (type_info){"q8_K", QK_K, sizeof(block_q8_K), 0};
     case TYPE_Q8_0X2: return (type_info){"q8_0x2", QK8_0, sizeof(block_q8_0x2) / 2, 0};
     case TYPE_Q8_0R: return (type_info){"q8_0r", QK8_0, sizeof(float) + QK8_0, 0};
-    /* Per row, as Q4_0 / Q8_0 (eight rows share each interleaved block).
+    /* Per row, as Q4_0 / Q8_0 / Q4_K (eight rows share each interleaved block).
      * Never a file's type: packing makes them (quant/pack.h). */
     case TYPE_Q4_0X8: return (type_info){"q4_0x8", QK4_0, sizeof(block_q4_0), 0};
     case TYPE_Q8_0X8: return (type_info){"q8_0x8", QK8_0, sizeof(block_q8_0), 0};
+    case TYPE_Q4_KX8: return (type_info){"q4_Kx8", QK_K, sizeof(block_q4_K), 0};
     case TYPE_Q8_0S: return (type_info){"q8_0s", QK8_0, sizeof(block_q8_0s), 0};
     case TYPE_I32: return (type_info){"i32", 1, 4, 0};
     case TYPE_I64: return (type_info){"i64", 1, 8, 0};

@@ -19,6 +19,7 @@ typedef enum {
     TYPE_Q4_0X8 = 102, /* Q4_0 rows interleaved 8 by 8 in memory (ours, quant/pack.h) */
     TYPE_Q8_0S = 103,  /* activations for Q4_0X8 and Q8_0X8 weights (ours, blocks.h) */
     TYPE_Q8_0X8 = 104, /* Q8_0 rows interleaved 8 by 8 in memory (ours, quant/pack.h) */
+    TYPE_Q4_KX8 = 105, /* Q4_K rows interleaved 8 by 8 in memory (ours, quant/pack.h) */
     TYPE_I32 = 26, /* not weights: reference data read by the tests */
     TYPE_I64 = 27,
     TYPE_F64 = 28,
