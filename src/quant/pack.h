@@ -1,9 +1,10 @@
 /* Weight rows rearranged, in place and on first use, into layouts whose
- * kernels are faster than the file's own: Q4_0 and Q8_0 rows interleaved
- * 8 by 8 (block_q4_0x8, block_q8_0x8, blocks.h), so that a 256-bit register holds the same 4
- * bytes of eight rows and a kernel's lanes are output rows, with no
- * horizontal sums and one scale conversion per eight blocks (about 1.9×
- * the one-row kernel for one token on AVX2, and 1.4× for four).
+ * kernels are faster than the file's own: Q4_0, Q8_0 and Q4_K rows
+ * interleaved 8 by 8 (block_q4_0x8, block_q8_0x8, block_q4_Kx8, blocks.h),
+ * so that a 256-bit register holds the same 4 bytes of eight rows and a
+ * kernel's lanes are output rows, with no horizontal sums and the scales
+ * of eight rows handled together (Q4_0: about 1.9× the one-row kernel for
+ * one token on AVX2, and 1.4× for four; Q4_K: 1.9× in cache).
  *
  * Why in place: llama.cpp keeps a second, repacked copy of such weights,
  * which doubles their memory. The files are mapped privately, so writing
