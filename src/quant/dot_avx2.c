@@ -513,7 +513,7 @@ AVX2_INLINE void store8_less_mins(block_acc acc, float *out) { _mm256_storeu_ps(
  * the same 4 bytes of all eight rows; the eight 16-bit products of a block
  * add up without overflow (|sum| <= 8·2·15·127 < 2^15) and widen once. */
 AVX2_INLINE void q4_0x8_block(const block_q4_0x8 *wb, const block_q8_0s *const *x, block_acc *acc, const int NT,
-                               const int part) { /* one part */
+                              const int part) { /* one part */
     (void)part;
     const __m256i low4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
     const __m256 dw = _mm256_cvtph_ps(load128(wb->d));
@@ -541,7 +541,7 @@ DOT_TOKENS(quant_dot_tokens_q4_0x8_avx2, q4_0x8_dot_tokens, block_q4_0x8)
  * a pair's sum (at most 2·128·127) fits 16 bits, but two do not, so each
  * widens at once. */
 AVX2_INLINE void q8_0x8_block(const block_q8_0x8 *wb, const block_q8_0s *const *x, block_acc *acc, const int NT,
-                               const int part) { /* one part */
+                              const int part) { /* one part */
     (void)part;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i isum[MAX_NT];
@@ -639,7 +639,7 @@ AVX2_INLINE __m128i q4_K_scales_mins(const block_q4_K *w) {
 /* Per block: d·Σ_j sc_j·Σ(q·a) − dmin·Σ_j m_j·Σa, for NT tokens. The mins
  * meet the activations' 16 bsums directly, each min taken twice. */
 AVX2_INLINE void q4_K_block(const block_q4_K *wb, const block_q8_K *const *x, block_acc *acc, const int NT,
-                               const int part) { /* one part */
+                            const int part) { /* one part */
     (void)part;
     const __m256i low4 = _mm256_set1_epi8(0xF);
     const __m128i sm = q4_K_scales_mins(wb);
@@ -707,8 +707,9 @@ AVX2_INLINE __m256i q4_Kx8_scales(const block_q4_Kx8 *wb, int mins, int h) {
  * nibbles add up in 16 bits (|sum| <= 8·2·15·128 < 2^15) before meeting
  * their sub-block's scales once, into acc.part; the last part adds the
  * mins and the block's floats. No shuffles per row, which kept the
- * row-major Q4_K kernel at about half the speed of Q4_0x8 on data in cache
- * (17 against 32 GB/s, 2 threads) and 0.6-0.75 of a plain read streaming. */
+ * row-major Q4_K kernel at 0.55-0.6 of Q4_0x8's speed on data in cache (15-17
+ * against 26-32 GB/s, 2 threads; this one matches Q4_0x8) and at 0.6-0.85
+ * of a plain read streaming. */
 AVX2_INLINE void q4_Kx8_block(const block_q4_Kx8 *wb, const block_q8_K *const *x, block_acc *acc, const int NT,
                               const int c) {
     const __m256i low4 = _mm256_set1_epi8(0xF);
@@ -765,7 +766,7 @@ AVX2_INLINE void q6_K_half_unpack(const block_q6_K *w, int h, __m256i q[4]) {
 
 /* Σ_g sc_g·Σ(q·a) − 32·Σ_g sc_g·bsum_g, q the unsigned 6-bit values. */
 AVX2_INLINE void q6_K_block(const block_q6_K *wb, const block_q8_K *const *x, block_acc *acc, const int NT,
-                               const int part) { /* one part */
+                            const int part) { /* one part */
     (void)part;
     __m256i sc16 = _mm256_cvtepi8_epi16(load128(wb->scales)); /* group g in word g */
     __m256i sumi[MAX_NT];

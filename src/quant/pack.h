@@ -4,7 +4,7 @@
  * so that a 256-bit register holds the same 4 bytes of eight rows and a
  * kernel's lanes are output rows, with no horizontal sums and the scales
  * of eight rows handled together (Q4_0: about 1.9× the one-row kernel for
- * one token on AVX2, and 1.4× for four; Q4_K: 1.9× in cache).
+ * one token on AVX2, and 1.4× for four; Q4_K: 1.7× in cache).
  *
  * Why in place: llama.cpp keeps a second, repacked copy of such weights,
  * which doubles their memory. The files are mapped privately, so writing
