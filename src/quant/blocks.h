@@ -156,6 +156,14 @@ typedef struct {
     uint8_t qs[8 * QK_K / 2];
 } block_q4_Kx8;
 
+/* Scale and min (s, j) of a block_q4_Kx8: sub-block s of row j. */
+static inline void q4_Kx8_scale_min(const block_q4_Kx8 *p, int s, int j, uint8_t *sc, uint8_t *m) {
+    const int at = 16 * (j / 4) + 4 * (s % 4) + j % 4, h = s / 4;
+    const int top = p->scales[64 + at];
+    *sc = (uint8_t)((p->scales[at] >> 4 * h & 0xF) | (top >> 2 * h & 3) << 4);
+    *m = (uint8_t)((p->scales[32 + at] >> 4 * h & 0xF) | (top >> (4 + 2 * h) & 3) << 4);
+}
+
 /* Activations for Q4_0X8 and Q8_0X8 weights (ours): one Q8_0 block (levels
  * in order, the f16-rounded scale as a float) with 8·Σ levels, which turns
  * Σ q·a over Q4_0's unsigned nibbles into Σ (q-8)·a (Q8_0X8 ignores it). */

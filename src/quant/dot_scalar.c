@@ -150,10 +150,8 @@ void quant_dot_tokens_q4_Kx8_scalar(int64_t n, const void *wv, const void *av, s
             for (int j = 0; j < 8; j++) {
                 int32_t isum = 0, imin = 0;
                 for (int s = 0; s < 8; s++) {
-                    const int at = 16 * (j / 4) + 4 * (s % 4) + j % 4, hi = s / 4; /* blocks.h */
-                    const int top = w[b].scales[64 + at] >> (2 * hi);
-                    const int sc = (w[b].scales[at] >> (4 * hi) & 0xF) | (top & 3) << 4;
-                    const int m = (w[b].scales[32 + at] >> (4 * hi) & 0xF) | (top >> 4 & 3) << 4;
+                    uint8_t sc, m;
+                    q4_Kx8_scale_min(&w[b], s, j, &sc, &m);
                     int32_t dot = 0; /* sub-block s: nibble s % 2 of row bytes 32·(s/2) .. */
                     for (int l = 0; l < 32; l++) {
                         const int byte = 32 * (s / 2) + l;

@@ -55,14 +55,7 @@ static void get_q4_K(const uint8_t *g, int j, uint8_t *x) {
     const block_q4_Kx8 *p = (const block_q4_Kx8 *)g;
     block_q4_K b;
     uint8_t sc[8], m[8];
-    for (int s = 0; s < 4; s++) {
-        const int at = 16 * (j / 4) + 4 * s + j % 4;
-        const uint8_t lo = p->scales[at], mlo = p->scales[32 + at], top = p->scales[64 + at];
-        sc[s] = (uint8_t)((lo & 0xF) | (top & 3) << 4);
-        sc[s + 4] = (uint8_t)((lo >> 4) | (top >> 2 & 3) << 4);
-        m[s] = (uint8_t)((mlo & 0xF) | (top >> 4 & 3) << 4);
-        m[s + 4] = (uint8_t)((mlo >> 4) | (top >> 6) << 4);
-    }
+    for (int s = 0; s < 8; s++) q4_Kx8_scale_min(p, s, j, &sc[s], &m[s]);
     b.d = p->d[j];
     b.dmin = p->dmin[j];
     q4k_set_scales_mins(sc, m, b.scales);
@@ -85,6 +78,14 @@ static void put_q4_K(uint8_t *g, int j, const uint8_t *x) {
     p->dmin[j] = b.dmin;
     put_levels(p->qs, j, b.qs, QK_K / 2);
 }
+
+/* One row's block of any packable type, aligned for each. */
+typedef union {
+    block_q4_0 q4_0;
+    block_q8_0 q8_0;
+    block_q4_K q4_K;
+    uint8_t bytes[sizeof(block_q4_K)];
+} row_block;
 
 static const x8_layout x8_layouts[] = {
     {TYPE_Q4_0, TYPE_Q4_0X8, QK4_0, sizeof(block_q4_0), get_q4_0, put_q4_0},
@@ -124,20 +125,20 @@ void unpack_rows_x8(tensor_type row_type, const void *in, void *rows, int64_t n)
  * the row type's own conversions. */
 static void dequantize_x8(const x8_layout *l, const void *src, float *dst, int64_t n) {
     const quant_ops *row = quant_ops_for(l->row);
-    uint8_t x[sizeof(block_q4_K)]; /* the largest row block */
+    row_block x;
     for (int j = 0; j < 8; j++)
         for (int64_t b = 0; b < n / l->block_elems; b++) {
-            get_block(l, src, b, j, x);
-            row->to_f32(x, dst + (size_t)j * (size_t)n + (size_t)b * l->block_elems, l->block_elems);
+            get_block(l, src, b, j, x.bytes);
+            row->to_f32(x.bytes, dst + (size_t)j * (size_t)n + (size_t)b * l->block_elems, l->block_elems);
         }
 }
 static void quantize_x8(const x8_layout *l, const float *src, void *dst, int64_t n) {
     const quant_ops *row = quant_ops_for(l->row);
-    uint8_t x[sizeof(block_q4_K)];
+    row_block x;
     for (int j = 0; j < 8; j++)
         for (int64_t b = 0; b < n / l->block_elems; b++) {
-            row->from_f32(src + (size_t)j * (size_t)n + (size_t)b * l->block_elems, x, l->block_elems);
-            put_block(l, dst, b, j, x);
+            row->from_f32(src + (size_t)j * (size_t)n + (size_t)b * l->block_elems, x.bytes, l->block_elems);
+            put_block(l, dst, b, j, x.bytes);
         }
 }
 void dequantize_rows_q4_0x8(const void *src, float *dst, int64_t n) { dequantize_x8(&x8_layouts[0], src, dst, n); }
@@ -238,9 +239,9 @@ void tensor_row_to_f32(const tensor *w, int64_t r, float *out) {
     /* Block b of row r sits in group r/8, lane r%8. */
     const quant_ops *row_ops = quant_ops_for(l->row);
     const char *g = (const char *)w->data + (size_t)(r / 8) * 8 * row;
-    uint8_t x[sizeof(block_q4_K)];
+    row_block x;
     for (int64_t b = 0; b < n / l->block_elems; b++) {
-        get_block(l, g, b, (int)(r % 8), x);
-        row_ops->to_f32(x, out + b * l->block_elems, l->block_elems);
+        get_block(l, g, b, (int)(r % 8), x.bytes);
+        row_ops->to_f32(x.bytes, out + b * l->block_elems, l->block_elems);
     }
 }
